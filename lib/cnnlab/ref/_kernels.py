@@ -1,0 +1,525 @@
+"""numba kernels behind :mod:`cnnlab.ref` (no Python objects inside).
+
+Conventions
+-----------
+* Arrays are C-contiguous float32 or float64; the Python layer makes sure.
+* Bounds are precomputed by the caller: for kernel tap ``s`` the valid output
+  columns are ``ow_lo[s] <= ow < ow_hi[s]`` (input column ``ow*sw + s*dw - pl``
+  inside the image), and likewise ``oh_lo[r] <= oh < oh_hi[r]`` for rows, so
+  the inner loops have no branches and run over contiguous memory.
+* The "chunk" layout used with BLAS: a chunk of ``nb`` images starting at
+  image ``n0`` is stored as ``cols[g, (c*KH + r)*KW + s, i*P + p]`` with
+  ``P = OH*OW``: one ``(Cg*KH*KW, nb*P)`` matrix per group.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._numba import kernel, prange, serial
+
+
+# --------------------------------------------------------------------------
+# row primitives.  Each takes the stride of its strided side as ``step``; the
+# dispatchers call the loop with a literal 1 or 2 so that LLVM sees a constant
+# stride and vectorises (a run-time stride leaves a scalar loop, ~3x slower).
+# --------------------------------------------------------------------------
+
+@serial
+def _gather_axpy(dst, src, n, step, a):
+    for j in range(n):
+        dst[j] += a * src[j * step]
+
+
+@serial
+def gather_axpy(dst, src, n, step, a):
+    """dst[j] += a * src[j*step] for j < n."""
+    if step == 1:
+        _gather_axpy(dst, src, n, 1, a)
+    elif step == 2:
+        _gather_axpy(dst, src, n, 2, a)
+    else:
+        _gather_axpy(dst, src, n, step, a)
+
+
+@serial
+def _scatter_axpy(dst, src, n, step, a):
+    for j in range(n):
+        dst[j * step] += a * src[j]
+
+
+@serial
+def scatter_axpy(dst, src, n, step, a):
+    """dst[j*step] += a * src[j] for j < n."""
+    if step == 1:
+        _scatter_axpy(dst, src, n, 1, a)
+    elif step == 2:
+        _scatter_axpy(dst, src, n, 2, a)
+    else:
+        _scatter_axpy(dst, src, n, step, a)
+
+
+@serial
+def _gather(dst, src, n, step):
+    for j in range(n):
+        dst[j] = src[j * step]
+
+
+@serial
+def gather(dst, src, n, step):
+    """dst[j] = src[j*step] for j < n."""
+    if step == 1:
+        _gather(dst, src, n, 1)
+    elif step == 2:
+        _gather(dst, src, n, 2)
+    else:
+        _gather(dst, src, n, step)
+
+
+@serial
+def _argmax_update(dst, idx, src, n, step, base):
+    for j in range(n):
+        v = src[j * step]
+        cur = dst[j]
+        take = (v > cur) | (v != v)   # PyTorch: a larger value or a NaN replaces
+        dst[j] = v if take else cur
+        idx[j] = base + j * step if take else idx[j]
+
+
+@serial
+def argmax_update(dst, idx, src, n, step, base):
+    """Running max with arg-max: where src[j*step] beats dst[j], take it and idx = base + j*step."""
+    if step == 1:
+        _argmax_update(dst, idx, src, n, 1, base)
+    elif step == 2:
+        _argmax_update(dst, idx, src, n, 2, base)
+    else:
+        _argmax_update(dst, idx, src, n, step, base)
+
+
+
+# --------------------------------------------------------------------------
+# convolution: im2col / col2im in chunk layout (the BLAS path)
+# --------------------------------------------------------------------------
+
+@kernel
+def im2col_chunk(x, n0, nb, G, KH, KW, sh, sw, pt, pl, dh, dw,
+                 oh_lo, oh_hi, ow_lo, ow_hi, OH, OW, cols):
+    """x (N, C, H, W) -> cols (G, Cg*KH*KW, nb*OH*OW) for images n0..n0+nb-1."""
+    C = x.shape[1]
+    Cg = C // G
+    P = OH * OW
+    ntask = nb * C * KH
+    for t in prange(ntask):
+        i = t // (C * KH)
+        rem = t % (C * KH)
+        cglob = rem // KH
+        r = rem % KH
+        g = cglob // Cg
+        c = cglob % Cg
+        img = x[n0 + i, cglob]
+        for s in range(KW):
+            row = cols[g, (c * KH + r) * KW + s]
+            lo = ow_lo[s]
+            hi = ow_hi[s]
+            off = s * dw - pl
+            for oh in range(OH):
+                base = i * P + oh * OW
+                dst = row[base:base + OW]
+                if oh < oh_lo[r] or oh >= oh_hi[r]:
+                    dst[:] = 0
+                    continue
+                src = img[oh * sh - pt + r * dh]
+                dst[:lo] = 0
+                dst[hi:] = 0
+                gather(dst[lo:hi], src[lo * sw + off:], hi - lo, sw)
+
+
+@kernel
+def col2im_chunk(cols, n0, nb, G, KH, KW, sh, sw, pt, pl, dh, dw,
+                 oh_lo, oh_hi, ow_lo, ow_hi, OH, OW, dx):
+    """Adjoint of :func:`im2col_chunk`: scatter-add cols into dx (N, C, H, W).
+
+    Each task owns one (image, channel) plane of dx, so there are no races.
+    """
+    C = dx.shape[1]
+    Cg = C // G
+    P = OH * OW
+    for t in prange(nb * C):
+        i = t // C
+        cglob = t % C
+        g = cglob // Cg
+        c = cglob % Cg
+        img = dx[n0 + i, cglob]
+        for r in range(KH):
+            for s in range(KW):
+                row = cols[g, (c * KH + r) * KW + s]
+                lo = ow_lo[s]
+                hi = ow_hi[s]
+                off = s * dw - pl
+                for oh in range(oh_lo[r], oh_hi[r]):
+                    base = i * P + oh * OW
+                    dst = img[oh * sh - pt + r * dh]
+                    scatter_axpy(dst[lo * sw + off:], row[base + lo:base + hi], hi - lo, sw, 1.0)
+
+
+@kernel
+def chunk_to_nkp(tmp, n0, nb, bias, out):
+    """out[n0+i, g*Kg+k, p] = tmp[g, k, i*P+p] + bias[g*Kg+k]  (out: (N, K, P))."""
+    G, Kg = tmp.shape[0], tmp.shape[1]
+    P = out.shape[2]
+    for t in prange(nb * G * Kg):
+        i = t // (G * Kg)
+        gk = t % (G * Kg)
+        g = gk // Kg
+        k = gk % Kg
+        src = tmp[g, k, i * P:(i + 1) * P]
+        dst = out[n0 + i, gk]
+        bv = bias[gk]
+        for p in range(P):
+            dst[p] = src[p] + bv
+
+
+@kernel
+def nkp_to_chunk(dy, n0, nb, tmp):
+    """tmp[g, k, i*P+p] = dy[n0+i, g*Kg+k, p]  (dy: (N, K, P)); inverse of chunk_to_nkp."""
+    G, Kg = tmp.shape[0], tmp.shape[1]
+    P = dy.shape[2]
+    for t in prange(nb * G * Kg):
+        i = t // (G * Kg)
+        gk = t % (G * Kg)
+        g = gk // Kg
+        k = gk % Kg
+        tmp[g, k, i * P:(i + 1) * P] = dy[n0 + i, gk]
+
+
+# --------------------------------------------------------------------------
+# convolution: direct loops (depthwise and few-channel convolutions)
+# --------------------------------------------------------------------------
+
+@kernel
+def conv_direct_fwd(x, w, bias, G, sh, sw, pt, pl, dh, dw,
+                    oh_lo, oh_hi, ow_lo, ow_hi, out):
+    """out (N, K, OH, OW) = conv(x, w) + bias, one task per output plane."""
+    N = x.shape[0]
+    K, Cg, KH, KW = w.shape
+    Kg = K // G
+    for t in prange(N * K):
+        n = t // K
+        k = t % K
+        g = k // Kg
+        o = out[n, k]
+        o[:, :] = bias[k]
+        for c in range(Cg):
+            img = x[n, g * Cg + c]
+            for r in range(KH):
+                for oh in range(oh_lo[r], oh_hi[r]):
+                    src_row = img[oh * sh - pt + r * dh]
+                    dst_row = o[oh]
+                    for s in range(KW):
+                        wv = w[k, c, r, s]
+                        lo = ow_lo[s]
+                        hi = ow_hi[s]
+                        off = s * dw - pl
+                        gather_axpy(dst_row[lo:hi], src_row[lo * sw + off:], hi - lo, sw, wv)
+
+
+@kernel
+def conv_direct_bwd_input(dy, w, G, sh, sw, pt, pl, dh, dw,
+                          oh_lo, oh_hi, ow_lo, ow_hi, dx):
+    """dx (N, C, H, W) = transposed convolution of dy with w; one task per dx plane."""
+    N, C = dx.shape[0], dx.shape[1]
+    K, Cg, KH, KW = w.shape
+    Kg = K // G
+    for t in prange(N * C):
+        n = t // C
+        cglob = t % C
+        g = cglob // Cg
+        c = cglob % Cg
+        img = dx[n, cglob]
+        img[:, :] = 0
+        for k in range(g * Kg, (g + 1) * Kg):
+            grad = dy[n, k]
+            for r in range(KH):
+                for oh in range(oh_lo[r], oh_hi[r]):
+                    dst_row = img[oh * sh - pt + r * dh]
+                    src_row = grad[oh]
+                    for s in range(KW):
+                        wv = w[k, c, r, s]
+                        lo = ow_lo[s]
+                        hi = ow_hi[s]
+                        off = s * dw - pl
+                        scatter_axpy(dst_row[lo * sw + off:], src_row[lo:hi], hi - lo, sw, wv)
+
+
+@kernel
+def conv_direct_bwd_weight(dy, x, G, sh, sw, pt, pl, dh, dw,
+                           oh_lo, oh_hi, ow_lo, ow_hi, dwt):
+    """dwt (K, Cg, KH, KW) = correlation of x with dy, one task per (k, c).
+
+    Products are accumulated element-wise into a row buffer (which vectorises
+    without reassociating the sum) and the buffer is summed once at the end.
+    """
+    N = dy.shape[0]
+    OW = dy.shape[3]
+    K, Cg, KH, KW = dwt.shape
+    Kg = K // G
+    for t in prange(K * Cg):
+        k = t // Cg
+        c = t % Cg
+        g = k // Kg
+        acc = np.zeros(OW, dtype=np.float64)
+        for r in range(KH):
+            for s in range(KW):
+                acc[:] = 0.0
+                lo = ow_lo[s]
+                hi = ow_hi[s]
+                off = s * dw - pl
+                a0 = acc[lo:hi]
+                for n in range(N):
+                    img = x[n, g * Cg + c]
+                    grad = dy[n, k]
+                    for oh in range(oh_lo[r], oh_hi[r]):
+                        src_row = img[oh * sh - pt + r * dh]
+                        g0 = grad[oh, lo:hi]
+                        if sw == 1:
+                            s0 = src_row[lo + off:hi + off]
+                            for j in range(hi - lo):
+                                a0[j] += g0[j] * s0[j]
+                        else:
+                            s0 = src_row[lo * sw + off:]
+                            for j in range(hi - lo):
+                                a0[j] += g0[j] * s0[j * sw]
+                dwt[k, c, r, s] = acc.sum()
+
+
+# --------------------------------------------------------------------------
+# pooling (one task per (image, channel) plane).  Windows are processed a row
+# of outputs at a time: for each tap (r, s) the valid outputs ow_lo[s] <= ow <
+# ow_hi[s] are updated together, which keeps the inner loops branch-light and
+# in the same order (r outer, s inner) as PyTorch's per-window loops, so ties
+# and NaNs resolve the same way.
+# --------------------------------------------------------------------------
+
+@serial
+def max_pool_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix):
+    """Max pooling of one plane: o (OH, OW) values, ix (OH, OW) flat arg-max ih*W + iw.
+
+    PyTorch's rules: -inf outside the image, the first maximum wins ties, a NaN
+    wins over numbers (the last NaN), an all -inf window points at its first
+    valid element.
+    """
+    H, W = img.shape
+    OH, OW = o.shape
+    for oh in range(OH):
+        orow = o[oh]
+        irow = ix[oh]
+        orow[:] = -np.inf
+        irow[:] = -1
+        h0 = oh * sh - ph
+        for r in range(KH):
+            ih = h0 + r * dh
+            if ih < 0 or ih >= H:
+                continue
+            src = img[ih]
+            for s in range(KW):
+                lo = ow_lo[s]
+                hi = ow_hi[s]
+                off = s * dw - pw
+                argmax_update(orow[lo:hi], irow[lo:hi], src[lo * sw + off:], hi - lo, sw,
+                              ih * W + lo * sw + off)
+        first_h = h0
+        while first_h < 0:
+            first_h += dh
+        for j in range(OW):
+            if irow[j] < 0:
+                first_w = j * sw - pw
+                while first_w < 0:
+                    first_w += dw
+                irow[j] = first_h * W + first_w
+
+
+@kernel
+def max_pool_fwd(x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out, idx):
+    """out, idx (N, C, OH, OW): values and flat arg-max (ih*W + iw) of each window."""
+    N, C = x.shape[0], x.shape[1]
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out[n, c], idx[n, c])
+
+
+@kernel
+def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx):
+    """dx = dy routed to the arg-max of each window (accumulated where windows overlap)."""
+    N, C, H, W = x.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        vals = np.empty((OH, OW), dtype=x.dtype)
+        ix = np.empty((OH, OW), dtype=np.int64)
+        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, vals, ix)
+        g = dy[n, c]
+        d = dx[n, c].reshape(H * W)
+        d[:] = 0
+        for oh in range(OH):
+            for ow in range(OW):
+                i = ix[oh, ow]
+                if 0 <= i < H * W:  # a window entirely in the padding has no arg-max
+                    d[i] += g[oh, ow]
+
+
+@kernel
+def avg_pool_fwd(x, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, out):
+    """Average pooling: window sums divided by den (OH, OW), the divisor torch uses."""
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        img = x[n, c]
+        o = out[n, c]
+        acc = np.empty(OW, dtype=np.float64)
+        for oh in range(OH):
+            acc[:] = 0.0
+            h0 = oh * sh - ph
+            for r in range(KH):
+                ih = h0 + r
+                if ih < 0 or ih >= H:
+                    continue
+                src = img[ih]
+                for s in range(KW):
+                    lo = ow_lo[s]
+                    hi = ow_hi[s]
+                    gather_axpy(acc[lo:hi], src[lo * sw + s - pw:], hi - lo, sw, 1.0)
+            orow = o[oh]
+            drow = den[oh]
+            for j in range(OW):
+                orow[j] = acc[j] / drow[j]
+
+
+@kernel
+def avg_pool_bwd(dy, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, dx):
+    """dx: each window's gradient dy/den spread evenly over the window (adjoint of avg_pool_fwd)."""
+    N, C, H, W = dx.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        g = dy[n, c]
+        d = dx[n, c]
+        d[:, :] = 0
+        v = np.empty(OW, dtype=dx.dtype)
+        for oh in range(OH):
+            grow = g[oh]
+            drow = den[oh]
+            for j in range(OW):
+                v[j] = grow[j] / drow[j]
+            h0 = oh * sh - ph
+            for r in range(KH):
+                ih = h0 + r
+                if ih < 0 or ih >= H:
+                    continue
+                dst = d[ih]
+                for s in range(KW):
+                    lo = ow_lo[s]
+                    hi = ow_hi[s]
+                    scatter_axpy(dst[lo * sw + s - pw:], v[lo:hi], hi - lo, sw, 1.0)
+
+
+@kernel
+def adaptive_avg_fwd(x, out):
+    """PyTorch's adaptive windows: start = floor(o*I/O), end = ceil((o+1)*I/O)."""
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        img = x[n, c]
+        o = out[n, c]
+        for oh in range(OH):
+            h0 = (oh * H) // OH
+            h1 = -((-(oh + 1) * H) // OH)
+            for ow in range(OW):
+                w0 = (ow * W) // OW
+                w1 = -((-(ow + 1) * W) // OW)
+                acc = 0.0
+                for ih in range(h0, h1):
+                    row = img[ih]
+                    for iw in range(w0, w1):
+                        acc += row[iw]
+                o[oh, ow] = acc / ((h1 - h0) * (w1 - w0))
+
+
+@kernel
+def adaptive_avg_bwd(dy, dx):
+    N, C, H, W = dx.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        g = dy[n, c]
+        d = dx[n, c]
+        d[:, :] = 0
+        for oh in range(OH):
+            h0 = (oh * H) // OH
+            h1 = -((-(oh + 1) * H) // OH)
+            for ow in range(OW):
+                w0 = (ow * W) // OW
+                w1 = -((-(ow + 1) * W) // OW)
+                v = g[oh, ow] / ((h1 - h0) * (w1 - w0))
+                for ih in range(h0, h1):
+                    row = d[ih]
+                    for iw in range(w0, w1):
+                        row[iw] += v
+
+
+# --------------------------------------------------------------------------
+# local response normalisation (across channels, as torch computes it)
+# --------------------------------------------------------------------------
+
+@kernel
+def lrn_fwd(x, size, alpha, beta, k, out, den):
+    """den[n,c] = k + alpha/size * sum_{j in win(c)} x[n,j]^2;  out = x * den^-beta.
+
+    win(c) = c - size//2 ... c + (size-1)//2, clipped to the channels.
+    x, out, den: (N, C, M) with M the flattened spatial size.
+    """
+    N, C, M = x.shape
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        d = den[n, c]
+        d[:] = 0.0
+        for j in range(max(0, c - size // 2), min(C, c + (size - 1) // 2 + 1)):
+            xj = x[n, j]
+            for m in range(M):
+                d[m] += xj[m] * xj[m]
+        xc = x[n, c]
+        o = out[n, c]
+        for m in range(M):
+            d[m] = k + alpha / size * d[m]
+            o[m] = xc[m] / d[m] ** beta
+
+
+@kernel
+def lrn_bwd(dy, x, den, size, alpha, beta, dx):
+    """dx_i = dy_i den_i^-b - 2 a b / size * x_i * sum_{c: i in win(c)} dy_c x_c den_c^(-b-1)."""
+    N, C, M = x.shape
+    for t in prange(N * C):
+        n = t // C
+        i = t % C
+        acc = np.zeros(M, dtype=np.float64)
+        for c in range(max(0, i - (size - 1) // 2), min(C, i + size // 2 + 1)):
+            g = dy[n, c]
+            xc = x[n, c]
+            dc = den[n, c]
+            for m in range(M):
+                acc[m] += g[m] * xc[m] * dc[m] ** (-beta - 1.0)
+        xi = x[n, i]
+        gi = dy[n, i]
+        di = den[n, i]
+        o = dx[n, i]
+        for m in range(M):
+            o[m] = gi[m] * di[m] ** (-beta) - 2.0 * alpha * beta / size * xi[m] * acc[m]

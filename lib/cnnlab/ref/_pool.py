@@ -1,0 +1,289 @@
+"""Pooling ops of the reference, forward and backward, 1-D and 2-D."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import shapes
+from .._errors import ShapeError, fmt_shape
+from . import _kernels as kern
+from ._checks import as_array, batched, check_grad_shape, compute_dtype, contiguous
+from ._geometry import valid_range
+
+
+@dataclass(frozen=True)
+class _Pool:
+    KH: int
+    KW: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+    OH: int
+    OW: int
+    ow_lo: np.ndarray
+    ow_hi: np.ndarray
+
+    def args(self):
+        return (self.KH, self.KW, self.sh, self.sw, self.ph, self.pw)
+
+    def divisors(self, H, W, count_include_pad, divisor_override):
+        """(OH, OW) array of what torch divides each window sum by."""
+        if divisor_override is not None:
+            return np.full((self.OH, self.OW), _divisor(divisor_override), dtype=np.float64)
+        sizes = []
+        for n_out, n_in, k, s, p in ((self.OH, H, self.KH, self.sh, self.ph),
+                                     (self.OW, W, self.KW, self.sw, self.pw)):
+            start = np.arange(n_out) * s - p
+            end = np.minimum(start + k, n_in + p)
+            if count_include_pad:
+                sizes.append(end - start)
+            else:
+                sizes.append(np.minimum(end, n_in) - np.maximum(start, 0))
+        den = np.outer(sizes[0], sizes[1]).astype(np.float64)
+        den[den <= 0] = 1.0  # empty windows sum to 0 and stay 0
+        return den
+
+
+def _pool_geometry(x4, kernel_size, stride, padding, dilation, ceil_mode, spatial) -> _Pool:
+    n = spatial
+    ks = shapes.ntuple(kernel_size, n, "kernel_size", minimum=1)
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        st = ks
+    else:
+        st = shapes.ntuple(stride, n, "stride", minimum=1)
+    ps = shapes.ntuple(padding, n, "padding", minimum=0)
+    ds = shapes.ntuple(dilation, n, "dilation", minimum=1)
+    if spatial == 1:
+        ks, st, ps, ds = (1,) + ks, (1,) + st, (0,) + ps, (1,) + ds
+    out = []
+    for a, (size, k, s, p, d) in enumerate(zip(x4.shape[2:], ks, st, ps, ds)):
+        if 2 * p > k:
+            raise ValueError(f"padding must be at most half of kernel_size (got padding={p} with "
+                             f"kernel_size={k}); use padding <= {k // 2}")
+        axis = ("height", "width")[a] if spatial == 2 else "length"
+        out.append(shapes._one_output_size(size, k, s, p, p, d, ceil_mode=bool(ceil_mode),
+                                           what=f"pooling window ({k})", axis_name=f"input {axis}"))
+    W = x4.shape[3]
+    ranges = [valid_range(out[1], W, st[1], s * ds[1] - ps[1]) for s in range(ks[1])]
+    return _Pool(ks[0], ks[1], st[0], st[1], ps[0], ps[1], ds[0], ds[1], out[0], out[1],
+                 np.array([a for a, _ in ranges], dtype=np.int64),
+                 np.array([b for _, b in ranges], dtype=np.int64))
+
+
+def _prepare(x, spatial, dy=None):
+    x = as_array(x, "x")
+    x4, unbatched = batched(x, "x", spatial)
+    arrays = [x4]
+    if dy is not None:
+        dy = as_array(dy, "dy")
+        arrays.append(dy)
+    dt = compute_dtype(*arrays)
+    if spatial == 1:
+        x4 = x4[:, :, None, :]
+    return contiguous(x4, dt), unbatched, dy, dt
+
+
+def _finish(arr, spatial, unbatched):
+    if spatial == 1:
+        arr = arr[:, :, 0, :]
+    return arr[0] if unbatched else arr
+
+
+def _grad4(dy, g: _Pool, x4, spatial, unbatched, dt):
+    """dy as a contiguous (N, C, OH, OW) array, shape-checked against the forward output."""
+    if unbatched:
+        dy = dy[None]
+    expected = (x4.shape[0], x4.shape[1], g.OH, g.OW) if spatial == 2 else (x4.shape[0], x4.shape[1], g.OW)
+    check_grad_shape(dy, expected)
+    if spatial == 1:
+        dy = dy[:, :, None, :]
+    return contiguous(dy, dt)
+
+
+# ---------------------------------------------------------------- max pooling
+
+def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, spatial):
+    x4, unbatched, _, dt = _prepare(x, spatial)
+    g = _pool_geometry(x4, kernel_size, stride, padding, dilation, ceil_mode, spatial)
+    out = np.empty((x4.shape[0], x4.shape[1], g.OH, g.OW), dtype=dt)
+    idx = np.empty(out.shape, dtype=np.int64)
+    kern.max_pool_fwd(x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, out, idx)
+    y = _finish(out, spatial, unbatched)
+    return (y, _finish(idx, spatial, unbatched)) if return_indices else y
+
+
+def _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, spatial):
+    x4, unbatched, dy, dt = _prepare(x, spatial, dy)
+    g = _pool_geometry(x4, kernel_size, stride, padding, dilation, ceil_mode, spatial)
+    dy4 = _grad4(dy, g, x4, spatial, unbatched, dt)
+    dx = np.empty_like(x4)
+    kern.max_pool_bwd(dy4, x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, dx)
+    return _finish(dx, spatial, unbatched)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
+
+    x : (N, C, H, W) or (C, H, W); kernel_size, stride (default: kernel_size),
+    padding (implicit -inf, at most kernel_size//2), dilation : int or pair.
+    Returns y : (N, C, OH, OW) with ``OH = (H + 2p - d(k-1) - 1)//s + 1`` (ceil
+    with ``ceil_mode``), and with ``return_indices`` also the flat index
+    ``ih*W + iw`` of each maximum (int64), as torch returns it.
+    """
+    return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
+
+
+def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Gradient of :func:`max_pool2d`: each ``dy[n, c, oh, ow]`` goes to the arg-max
+    of its window in x (summed where overlapping windows share it); dx : (N, C, H, W)."""
+    return _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, 2)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-D max pooling, as ``torch.nn.functional.max_pool1d``: x (N, C, L) -> (N, C, OL)."""
+    return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1)
+
+
+def max_pool1d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Gradient of :func:`max_pool1d`; dx : (N, C, L)."""
+    return _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, 1)
+
+
+# ------------------------------------------------------------ average pooling
+
+def _divisor(divisor_override) -> int:
+    if divisor_override is None:
+        return 0
+    return shapes.check_int(divisor_override, "divisor_override", minimum=1)
+
+
+def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, spatial):
+    x4, unbatched, _, dt = _prepare(x, spatial)
+    g = _pool_geometry(x4, kernel_size, stride, padding, 1, ceil_mode, spatial)
+    out = np.empty((x4.shape[0], x4.shape[1], g.OH, g.OW), dtype=dt)
+    den = g.divisors(x4.shape[2], x4.shape[3], count_include_pad, divisor_override)
+    kern.avg_pool_fwd(x4, *g.args(), g.ow_lo, g.ow_hi, den, out)
+    return _finish(out, spatial, unbatched)
+
+
+def _avg_pool_backward(dy, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                       divisor_override, spatial):
+    x4, unbatched, dy, dt = _prepare(x, spatial, dy)
+    g = _pool_geometry(x4, kernel_size, stride, padding, 1, ceil_mode, spatial)
+    dy4 = _grad4(dy, g, x4, spatial, unbatched, dt)
+    dx = np.empty_like(x4)
+    den = g.divisors(x4.shape[2], x4.shape[3], count_include_pad, divisor_override)
+    kern.avg_pool_bwd(dy4, *g.args(), g.ow_lo, g.ow_hi, den, dx)
+    return _finish(dx, spatial, unbatched)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
+
+    x : (N, C, H, W) or (C, H, W). Zero padding counts in the average
+    (``count_include_pad=True``, torch's default) unless switched off;
+    ``divisor_override`` divides every window sum by a fixed number.
+    Returns y : (N, C, OH, OW).
+    """
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2)
+
+
+def avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """Gradient of :func:`avg_pool2d`: each ``dy`` spread evenly over its window; dx : (N, C, H, W)."""
+    return _avg_pool_backward(dy, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                              divisor_override, 2)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling, as ``torch.nn.functional.avg_pool1d``: x (N, C, L) -> (N, C, OL)."""
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1)
+
+
+def avg_pool1d_backward(dy, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Gradient of :func:`avg_pool1d`; dx : (N, C, L)."""
+    return _avg_pool_backward(dy, x, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1)
+
+
+# ------------------------------------------------------- adaptive / global
+
+def _adaptive_size(output_size, in_sizes, spatial):
+    if spatial == 1:
+        if isinstance(output_size, (tuple, list)):
+            if len(output_size) != 1:
+                raise ValueError(f"output_size must be an int or a 1-tuple for 1-D pooling, got {output_size!r}")
+            output_size = output_size[0]
+        return (1, shapes.check_int(output_size, "output_size", minimum=1))
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"output_size must be an int or a pair (OH, OW), got {output_size!r}")
+        return tuple(in_sizes[i] if v is None else shapes.check_int(v, "output_size", minimum=1)
+                     for i, v in enumerate(output_size))
+    s = shapes.check_int(output_size, "output_size", minimum=1)
+    return (s, s)
+
+
+def _adaptive(x, output_size, spatial):
+    x4, unbatched, _, dt = _prepare(x, spatial)
+    OH, OW = _adaptive_size(output_size, x4.shape[2:], spatial)
+    out = np.empty((x4.shape[0], x4.shape[1], OH, OW), dtype=dt)
+    kern.adaptive_avg_fwd(x4, out)
+    return _finish(out, spatial, unbatched)
+
+
+def _adaptive_backward(dy, x, spatial):
+    x4, unbatched, dy, dt = _prepare(x, spatial, dy)
+    dy = dy[None] if unbatched else dy
+    if dy.ndim != spatial + 2 or dy.shape[:2] != x4.shape[:2]:
+        raise ShapeError(f"dy has shape {fmt_shape(dy.shape)}; it must be the gradient of the pooled "
+                         f"output, shape (N, C, ...) = ({x4.shape[0]}, {x4.shape[1]}, ...)")
+    dy4 = contiguous(dy[:, :, None, :] if spatial == 1 else dy, dt)
+    dx = np.empty_like(x4)
+    kern.adaptive_avg_bwd(dy4, dx)
+    return _finish(dx, spatial, unbatched)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average pooling to a fixed output size (``torch.nn.functional.adaptive_avg_pool2d``).
+
+    x : (N, C, H, W); output_size : int or (OH, OW) (None keeps that input size).
+    Window ``o`` covers ``floor(o*H/OH) <= h < ceil((o+1)*H/OH)``. Returns (N, C, OH, OW).
+    """
+    return _adaptive(x, output_size, 2)
+
+
+def adaptive_avg_pool2d_backward(dy, x):
+    """Gradient of :func:`adaptive_avg_pool2d`; dy : (N, C, OH, OW) -> dx : (N, C, H, W)."""
+    return _adaptive_backward(dy, x, 2)
+
+
+def adaptive_avg_pool1d(x, output_size):
+    """1-D adaptive average pooling: x (N, C, L) -> (N, C, output_size)."""
+    return _adaptive(x, output_size, 1)
+
+
+def adaptive_avg_pool1d_backward(dy, x):
+    """Gradient of :func:`adaptive_avg_pool1d`; dx : (N, C, L)."""
+    return _adaptive_backward(dy, x, 1)
+
+
+def global_avg_pool2d(x):
+    """Global average pooling: the mean of each channel, x (N, C, H, W) -> (N, C).
+
+    The same as ``adaptive_avg_pool2d(x, 1)[:, :, 0, 0]``; used instead of
+    fully connected layers by GoogLeNet and ResNet.
+    """
+    y = _adaptive(x, 1, 2)
+    return y[..., 0, 0]
+
+
+def global_avg_pool2d_backward(dy, x):
+    """Gradient of :func:`global_avg_pool2d`; dy : (N, C) -> dx : (N, C, H, W)."""
+    dy = as_array(dy, "dy")
+    return _adaptive_backward(dy[..., None, None], x, 2)
