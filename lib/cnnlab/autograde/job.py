@@ -1,0 +1,460 @@
+"""One student's grading job: a pure function from submitted files to a result.
+
+:func:`grade_student` runs in a worker process (local pool or Dask worker).
+It touches neither the gradebook nor the course directory: everything it
+needs travels in the :class:`Job` and the assignment's :class:`Bundle`, and
+everything it produces (the autograded notebook, the feedback HTML, the
+scores, the flags) comes back in the returned dict, which the coordinating
+process records.  A job never raises for a student's fault; it raises only
+when grading itself is broken, and then nothing is recorded for the student.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from time import monotonic
+
+import nbformat
+from nbformat.reader import NotJSONError
+from nbgrader import utils as nbutils
+from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, LimitOutput,
+                                    OverwriteCells, OverwriteKernelspec)
+
+from . import feedback as fb
+from .execute import NotebookRun, run_notebook
+from .gradebook import MasterAssignment, SnapshotGradebook
+from .referee import Referee, Spec, student_code_cells, verdict_points
+from .sandbox import Limits, Sandbox, prepare_home, uid_slot
+from .scan import split_files, suspicious_code
+
+RESULT_VERSION = 1
+
+
+class GradingBroken(RuntimeError):
+    """Grading itself does not work (not the student's fault)."""
+
+
+@dataclass
+class Bundle:
+    """What a worker needs to grade one assignment (picklable, no paths to the course)."""
+
+    master: MasterAssignment
+    source_notebooks: dict          # notebook name -> the instructor's notebook (JSON text)
+    files: dict                     # other files of source/<assignment> (relative path -> bytes)
+    spec: Spec | None               # referee spec, or None
+    seed: int                       # the referee's secret seed
+    limits: Limits = field(default_factory=Limits)
+    unsafe: bool = False
+    secrets: tuple = ()
+    late_penalty: str = "none"      # nbgrader's LateSubmissionPlugin.penalty_method
+    feedback: bool = True
+    extra_ro: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return self.master.name
+
+    def fingerprint(self) -> str:
+        """Changes whenever grading would give a different result."""
+        h = hashlib.sha256()
+        for part in (json.dumps(self.source_notebooks, sort_keys=True),
+                     repr(self.spec),
+                     json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in sorted(self.files.items())}),
+                     repr(self.limits), str(self.unsafe), self.late_penalty, str(self.master.duedate),
+                     str(self.seed), str(RESULT_VERSION)):
+            h.update(part.encode())
+        return h.hexdigest()[:16]
+
+    def sandbox(self) -> Sandbox:
+        return Sandbox(self.limits, secrets=tuple(self.secrets), extra_ro=tuple(self.extra_ro), unsafe=self.unsafe)
+
+
+@dataclass
+class Job:
+    assignment: str
+    student: str
+    files: dict                      # relative path -> bytes, as submitted
+    timestamp: str | None = None     # ISO, UTC
+    input_hash: str = ""
+
+    @staticmethod
+    def hash_files(files: dict, timestamp) -> str:
+        h = hashlib.sha256(str(timestamp).encode())
+        for k in sorted(files):
+            h.update(k.encode() + b"\0" + hashlib.sha256(files[k]).digest())
+        return h.hexdigest()[:16]
+
+
+class _Capture(logging.Handler):
+    """Collects nbgrader's warnings (changed test cells, duplicate ids...)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _logger(capture: _Capture) -> logging.Logger:
+    log = logging.getLogger(f"cnnlab.autograde.job.{id(capture)}")
+    log.handlers[:] = [capture]
+    log.propagate = False
+    log.setLevel(logging.WARNING)
+    return log
+
+
+# ---------------------------------------------------------------------------
+# the notebook, from bytes to graded
+
+
+def read_notebook(data: bytes):
+    """(notebook, problem): problem is None or a plain-words reason."""
+    if not data or not data.strip():
+        return None, "the notebook file is empty"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "the notebook file is not text (not UTF-8)"
+    try:
+        nb = nbformat.reads(text, as_version=4, capture_validation_error={})
+    except NotJSONError as e:
+        return None, f"the notebook file is not valid JSON ({str(e).splitlines()[0][:120]})"
+    except Exception as e:  # noqa: BLE001 - nbformat raises many kinds
+        return None, f"the notebook file cannot be read as a notebook ({type(e).__name__}: {str(e)[:120]})"
+    if not isinstance(nb, dict) or "cells" not in nb:
+        return None, "the file is JSON but not a notebook"
+    try:
+        nbformat.validate(nb)
+    except Exception:
+        changes, fixed = nbformat.validator.normalize(nb)
+        nb = nbformat.from_dict(fixed)
+        try:
+            nbformat.validate(nb)
+        except Exception as e:  # noqa: BLE001
+            return None, f"the notebook does not follow the notebook format ({str(e).splitlines()[0][:120]})"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)
+    if not nb.cells:
+        return None, "the notebook has no cells"
+    return nb, None
+
+
+class _SnapshotOverwriteCells(OverwriteCells):
+    """nbgrader's OverwriteCells reading the master cells from the snapshot."""
+
+    def preprocess(self, nb, resources):
+        self.notebook_id = resources["nbgrader"]["notebook"]
+        self.assignment_id = resources["nbgrader"]["assignment"]
+        self.gradebook = SnapshotGradebook(resources["cnnlab"]["master"])
+        nb, resources = super(OverwriteCells, self).preprocess(nb, resources)
+        if self.add_missing_cells:
+            nb, resources = self.add_missing_grade_cells(nb, resources)
+            nb, resources = self.add_missing_task_cells(nb, resources)
+        return nb, resources
+
+
+def sanitize(nb, name: str, master: MasterAssignment, student: str, log: logging.Logger):
+    """nbgrader's autograde sanitising step (ClearOutput, DeduplicateIds,
+    OverwriteKernelspec, OverwriteCells, CheckCellMetadata) without a database;
+    deleted test cells are put back (``add_missing_cells``)."""
+    resources = {"nbgrader": {"notebook": name, "assignment": master.name, "student": student, "db_url": ""},
+                 "cnnlab": {"master": master}}
+    for pp in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(), _SnapshotOverwriteCells(add_missing_cells=True),
+               CheckCellMetadata()):
+        pp.log = log
+        if isinstance(pp, OverwriteKernelspec):
+            # nbgrader copies the kernelspec from the database; the sandbox decides the kernel anyway
+            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+            continue
+        nb, resources = pp.preprocess(nb, resources)
+    return nb
+
+
+def _strip_hidden(source: str) -> str:
+    lines, inside = [], False
+    for line in source.split("\n"):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def edited_cells(nb, master_nb) -> list[str]:
+    """grade ids of read-only cells whose source differs from what was released."""
+    locked = {c.name: c for c in master_nb.source_cells if c.locked}
+    out = []
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in locked and _strip_hidden(cell.source).strip() != _strip_hidden(locked[gid].source).strip():
+            out.append(gid)
+    return out
+
+
+def _set_score(cell, points: float, max_points: float, message: str):
+    """Make nbgrader's ``determine_grade`` give ``points`` for this test cell."""
+    outs = [o for o in cell.outputs if o.get("output_type") != "execute_result"]
+    if points <= 0:
+        outs.append(nbformat.v4.new_output("error", ename="RefereeCheckFailed", evalue=message,
+                                           traceback=[f"RefereeCheckFailed: {message}"]))
+    elif points < max_points:
+        outs = [o for o in outs if o.get("output_type") != "error"]
+        outs.insert(0, nbformat.v4.new_output("execute_result", data={"text/plain": repr(float(points))},
+                                              execution_count=cell.get("execution_count")))
+    cell.outputs = outs
+
+
+# ---------------------------------------------------------------------------
+# seeds: warm caches built by running the instructor's notebook (trusted)
+
+_REFEREES: dict = {}
+
+
+def _seed_root() -> Path:
+    d = Path(tempfile.gettempdir()) / f"cnnlab-grade-{os.geteuid()}" / "seeds"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return d
+
+
+def ensure_seed(bundle: Bundle) -> dict:
+    """Warm caches (numba's compiled reference, matplotlib's font list) for
+    this machine, made once by running the instructor's notebooks in the
+    sandbox; checks on the way that they score full marks there.  Returns
+    ``{relative dir in the student's home: host dir}``."""
+    key = hashlib.sha256((bundle.fingerprint() + os.path.realpath(os.sys.executable)).encode()).hexdigest()[:16]
+    root = _seed_root()
+    done = root / key / "ok"
+    if not done.exists():
+        with open(root / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                _calibrate(bundle, root / key)
+                done.write_text(datetime.now(timezone.utc).isoformat())
+    return {".cache": root / key / "home" / ".cache", ".config": root / key / "home" / ".config"}
+
+
+def _calibrate(bundle: Bundle, where: Path):
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    # generous limits: the first run compiles what later runs load from the cache
+    sandbox = Sandbox(bundle.limits.but(cell_timeout=max(bundle.limits.cell_timeout, 120),
+                                        notebook_timeout=max(bundle.limits.notebook_timeout, 600)),
+                      secrets=tuple(bundle.secrets), extra_ro=tuple(bundle.extra_ro), unsafe=bundle.unsafe)
+    problems = []
+    with uid_slot() as uid:
+        home = where / "home"
+        for name, text in bundle.source_notebooks.items():
+            nb = nbformat.reads(text, as_version=4)
+            prepare_home(home, dict(bundle.files), uid=uid)
+            run_notebook(nb, sandbox=sandbox, home=home, uid=uid, rundir=where / "run", log_path=where / "kernel.log")
+            for cell in nb.cells:
+                if nbutils.is_grade(cell) and cell.cell_type == "code":
+                    score, max_score = nbutils.determine_grade(cell)
+                    if score is not None and score < max_score:
+                        problems.append(f"{name}: test cell {cell.metadata.nbgrader.grade_id} fails on the "
+                                        f"instructor's solution: {fb.failure_reason(cell, []) or 'score ' + str(score)}")
+            if bundle.spec:
+                ids = {c.metadata.nbgrader.grade_id for c in nb.cells if nbutils.is_grade(c)}
+                verdicts = Referee(bundle.spec, bundle.seed, sandbox).judge(nb, where / "ref", uid, files=dict(bundle.files),
+                                                                    grade_ids=ids)
+                for v in verdicts.values():
+                    if v.passed < v.total:
+                        problems.append(f"{name}: referee check {v.grade_id} fails on the instructor's solution: "
+                                        f"{v.reason}")
+                shutil.rmtree(where / "ref", ignore_errors=True)
+        for f in list(home.iterdir()):
+            if f.name not in (".cache", ".config"):
+                shutil.rmtree(f) if f.is_dir() else f.unlink()
+        for r, dirs, files in os.walk(home):
+            os.chown(r, os.geteuid(), os.getegid())
+            for n in dirs + files:
+                os.lchown(os.path.join(r, n), os.geteuid(), os.getegid())
+    if problems:
+        raise GradingBroken("the instructor's solution does not get full marks in the sandbox, so grading "
+                            "would be wrong:\n  " + "\n  ".join(problems) +
+                            f"\n(kernel log: {where / 'kernel.log'})")
+
+
+# ---------------------------------------------------------------------------
+# the job
+
+
+def _late(timestamp: str | None, duedate: str | None) -> float:
+    if not timestamp or not duedate:
+        return 0.0
+    t = nbutils.parse_utc(timestamp)
+    d = nbutils.parse_utc(duedate)
+    return max(0.0, (t - d).total_seconds())
+
+
+def _human(seconds: float) -> str:
+    h, m = divmod(int(seconds) // 60, 60)
+    return f"{h} h {m} min" if h else f"{m} min"
+
+
+def grade_student(job: Job, bundle: Bundle) -> dict:
+    """Grade one student's submission of one assignment (see module doc)."""
+    t0 = monotonic()
+    seeds = ensure_seed(bundle)
+    master = bundle.master
+    sandbox = bundle.sandbox()
+    flags: list[dict] = []
+
+    def flag(kind, reason):
+        flags.append({"flag": kind, "reason": reason})
+
+    notebooks = {name: job.files.get(f"{name}.ipynb") for name in master.notebooks}
+    others = [f for f in job.files if not (f.endswith(".ipynb") and f[:-6] in master.notebooks)]
+    stray_nbs = [f for f in others if f.endswith(".ipynb")]
+    allowed, quarantined = split_files(f for f in others if not f.endswith(".ipynb"))
+    for q in quarantined:
+        flag("ignored-file", f"{q} was not placed beside the notebook: a Python module there could replace "
+                             "what the tests import")
+    for s in stray_nbs:
+        flag("extra-notebook", f"{s} is not part of the assignment and was not graded")
+    if not any(notebooks.values()):
+        flag("empty", "nothing to grade: no notebook of the assignment was submitted")
+    late = _late(job.timestamp, master.duedate)
+    if late > 0:
+        flag("late", f"submitted {_human(late)} after the due date")
+
+    home_files = {f: job.files[f] for f in allowed}
+    home_files.update(bundle.files)  # the instructor's files win over same-named submitted ones
+    spec = bundle.spec
+    key = (bundle.name, bundle.seed, repr(bundle.spec))
+    if spec and key not in _REFEREES:
+        _REFEREES[key] = Referee(spec, bundle.seed, sandbox)
+    referee = _REFEREES.get(key)
+
+    out_notebooks = {}
+    total = 0.0
+    with uid_slot() as uid, tempfile.TemporaryDirectory(prefix="cnnlab-grade-job-") as tmp:
+        tmp = Path(tmp)
+        os.chmod(tmp, 0o755)
+        for name, data in notebooks.items():
+            mnb = master.notebooks[name]
+            hidden = mnb.hidden_lines()
+            questions = {g: {"score": 0.0, "max": p, "reason": None} for nbn, g, p in master.questions() if nbn == name}
+            record = {"questions": questions, "faults": [], "notes": [], "autograded": None, "feedback": None,
+                      "score": 0.0, "max_score": mnb.max_score}
+            out_notebooks[name] = record
+            if data is None:
+                if any(notebooks.values()):
+                    flag("missing-notebook", f"{name}.ipynb was not submitted")
+                for q in questions.values():
+                    q["reason"] = "not submitted"
+                continue
+            nb, problem = read_notebook(data)
+            if problem:
+                flag("invalid-notebook", f"{name}.ipynb: {problem}")
+                for q in questions.values():
+                    q["reason"] = problem
+                continue
+            edited = edited_cells(nb, mnb)
+            capture = _Capture()
+            log = _logger(capture)
+            try:
+                nb = sanitize(nb, name, master, job.student, log)
+            except Exception as e:  # noqa: BLE001 - a broken notebook is the student's, not ours
+                flag("invalid-notebook", f"{name}.ipynb cannot be prepared for grading: {type(e).__name__}: {e}")
+                continue
+            record["notes"] += [fb.redact(m, hidden) for m in capture.messages]
+            if edited:
+                flag("edited-tests", f"{name}.ipynb: read-only cells were edited ({', '.join(edited)}); "
+                                     "nbgrader restored them")
+            if any("Missing grade cell" in m for m in capture.messages):
+                flag("missing-tests", f"{name}.ipynb: test cells were deleted; nbgrader put them back")
+            if any("Cell with id" in m or "duplicate" in m.lower() for m in capture.messages):
+                flag("duplicate-ids", f"{name}.ipynb: cells with duplicated grade ids; only the first of each "
+                                      "was graded")
+
+            # run it in the sandbox
+            home = tmp / f"{name}-kernel"
+            prepare_home(home, {**home_files, f"{name}.ipynb": data}, uid=uid, seeds=seeds)
+            faults = run_notebook(nb, sandbox=sandbox, home=home, uid=uid, rundir=tmp / f"{name}-run",
+                                  log_path=tmp / f"{name}-kernel.log")
+            record["faults"] = [f.to_dict() for f in faults]
+            for f in faults:
+                if f.kind in ("cell-timeout", "notebook-timeout", "kernel-died", "output-truncated"):
+                    where = f" (test {f.grade_id})" if f.grade_id else (f" (cell {f.cell})" if f.cell is not None else "")
+                    flag(f.kind, f"{name}.ipynb{where}: {f.message}")
+            nb, _ = LimitOutput().preprocess(nb, {})
+
+            # the notebook's own verdicts
+            kernel = {}
+            for cell in nb.cells:
+                if nbutils.is_grade(cell):
+                    gid = cell.metadata.nbgrader.grade_id
+                    score, max_score = nbutils.determine_grade(cell)
+                    kernel[gid] = (score, max_score, cell)
+            # the referee's
+            verdicts = {}
+            if referee:
+                ids = set(kernel) & set(spec.checks)
+                if ids:
+                    rhome = tmp / f"{name}-referee"
+                    verdicts = referee.judge(nb, rhome, uid, files=home_files, seeds=seeds, grade_ids=ids)
+            for gid, (score, max_score, cell) in kernel.items():
+                q = questions.setdefault(gid, {"score": 0.0, "max": max_score, "reason": None})
+                q["kernel"] = score
+                if cell.cell_type == "code" and not nbutils.is_solution(cell):
+                    q["reason"] = fb.failure_reason(cell, hidden)
+                v = verdicts.get(gid)
+                if v is not None:
+                    q["referee"] = v.to_dict()
+                    ref_points = verdict_points(v, max_score, spec.checks[gid].partial)
+                    if score is not None and score >= max_score and ref_points < max_score:
+                        flag("tampered", f"{name}.ipynb: test {gid} passed in the student's kernel but the referee "
+                                         f"found: {v.reason}")
+                    if score is None or ref_points < score:
+                        _set_score(cell, ref_points, max_score, f"referee: {v.reason}")
+                        q["reason"] = v.reason if ref_points < max_score else q["reason"]
+                    if v.diagnosis:
+                        q["diagnosis"] = v.diagnosis
+                final, _ = nbutils.determine_grade(cell)
+                q["score"] = float(final) if final is not None else None
+                if q["score"] is not None and q["score"] >= max_score:
+                    q["reason"] = None
+            findings = suspicious_code([(i, c.source) for i, c in enumerate(nb.cells)
+                                        if c.cell_type == "code" and not nbutils.is_grade(c)])
+            for finding in findings:
+                flag("suspicious-code", f"{name}.ipynb: {finding}")
+            score = sum(q["score"] or 0.0 for q in questions.values())
+            record["score"] = score
+            record["autograded"] = nbformat.writes(nb)
+            total += score
+            if bundle.feedback:
+                penalty = score if (late > 0 and bundle.late_penalty == "zero") else 0.0
+                notes = [f["reason"] for f in flags if f["flag"] not in ("suspicious-code", "tampered")]
+                fnb = fb.feedback_notebook(nb, questions, notes, hidden)
+                record["feedback"] = fb.render(fnb, notebook=name, score=score, max_score=mnb.max_score,
+                                               late_penalty=penalty)
+    return {
+        "version": RESULT_VERSION,
+        "assignment": job.assignment,
+        "student": job.student,
+        "timestamp": job.timestamp,
+        "input_hash": job.input_hash,
+        "bundle": bundle.fingerprint(),
+        "notebooks": out_notebooks,
+        "score": total,
+        "max_score": master.max_score,
+        "late_seconds": late,
+        "flags": flags,
+        "seconds": round(monotonic() - t0, 2),
+    }
