@@ -2,7 +2,7 @@
 # Debian packages the tests need. Installed when run as root (CI), named otherwise.
 set -euo pipefail
 # One "command:package" entry per tool the tests use (later issues add chromium, bubblewrap).
-REQUIRED=()
+REQUIRED=("bwrap:bubblewrap")
 NEEDED=()
 for entry in "${REQUIRED[@]}"; do
   cmd=${entry%%:*}; pkg=${entry#*:}

@@ -13,11 +13,13 @@ preprocessors, so ``nbgrader export``, ``formgrader`` and
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+from sqlalchemy.exc import SAWarning
 
 
 @dataclass
@@ -144,13 +146,20 @@ class Recorder:
     in the coordinating process (nbgrader's sqlite gradebook has no
     concurrent writers then)."""
 
-    def __init__(self, db_url: str, log: logging.Logger | None = None):
+    def __init__(self, db_url: str, log: logging.Logger | None = None, config=None):
         self.db_url = db_url
-        self.log = log or logging.getLogger("cnnlab.autograde")
+        self.log = log or logging.getLogger("cnnlab.autograde.nbgrader")
+        self.config = config
 
     def record(self, assignment: str, student: str, timestamp, notebooks: dict, master: MasterAssignment):
         """``notebooks``: notebook name -> graded notebook (``NotebookNode``)
         or ``None`` when the student did not submit it (scored 0 as nbgrader does)."""
+        with warnings.catch_warnings():
+            # nbgrader's own API trips SQLAlchemy's autoflush warnings on new submissions
+            warnings.simplefilter("ignore", SAWarning)
+            self._record(assignment, student, timestamp, notebooks)
+
+    def _record(self, assignment, student, timestamp, notebooks):
         with Gradebook(self.db_url) as gb:
             gb.update_or_create_student(student)
             if timestamp:
@@ -169,7 +178,7 @@ class Recorder:
                 continue
             nb = nbformat.from_dict(nb) if not isinstance(nb, nbformat.NotebookNode) else nb
             resources = {"nbgrader": dict(resources_base, notebook=name)}
-            for pp in (SaveAutoGrades(), AssignLatePenalties()):
+            for pp in (SaveAutoGrades(config=self.config), AssignLatePenalties(config=self.config)):
                 pp.log = self.log
                 nb, resources = pp.preprocess(nb, resources)
 

@@ -86,6 +86,7 @@ class Job:
     files: dict                      # relative path -> bytes, as submitted
     timestamp: str | None = None     # ISO, UTC
     input_hash: str = ""
+    notes: list = field(default_factory=list)  # from collecting (renamed files)
 
     @staticmethod
     def hash_files(files: dict, timestamp) -> str:
@@ -310,6 +311,12 @@ def _human(seconds: float) -> str:
 def grade_student(job: Job, bundle: Bundle) -> dict:
     """Grade one student's submission of one assignment (see module doc)."""
     t0 = monotonic()
+    timings: dict[str, float] = {}
+
+    def lap(name, since):
+        timings[name] = round(timings.get(name, 0.0) + monotonic() - since, 3)
+        return monotonic()
+
     seeds = ensure_seed(bundle)
     master = bundle.master
     sandbox = bundle.sandbox()
@@ -329,6 +336,8 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
         flag("extra-notebook", f"{s} is not part of the assignment and was not graded")
     if not any(notebooks.values()):
         flag("empty", "nothing to grade: no notebook of the assignment was submitted")
+    for note in job.notes:
+        flag("renamed", note)
     late = _late(job.timestamp, master.duedate)
     if late > 0:
         flag("late", f"submitted {_human(late)} after the due date")
@@ -365,6 +374,7 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
                 for q in questions.values():
                     q["reason"] = problem
                 continue
+            t = monotonic()
             edited = edited_cells(nb, mnb)
             capture = _Capture()
             log = _logger(capture)
@@ -383,6 +393,7 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
                 flag("duplicate-ids", f"{name}.ipynb: cells with duplicated grade ids; only the first of each "
                                       "was graded")
 
+            t = lap("sanitize", t)
             # run it in the sandbox
             home = tmp / f"{name}-kernel"
             prepare_home(home, {**home_files, f"{name}.ipynb": data}, uid=uid, seeds=seeds)
@@ -394,6 +405,7 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
                     where = f" (test {f.grade_id})" if f.grade_id else (f" (cell {f.cell})" if f.cell is not None else "")
                     flag(f.kind, f"{name}.ipynb{where}: {f.message}")
             nb, _ = LimitOutput().preprocess(nb, {})
+            t = lap("kernel", t)
 
             # the notebook's own verdicts
             kernel = {}
@@ -409,6 +421,7 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
                 if ids:
                     rhome = tmp / f"{name}-referee"
                     verdicts = referee.judge(nb, rhome, uid, files=home_files, seeds=seeds, grade_ids=ids)
+            t = lap("referee", t)
             for gid, (score, max_score, cell) in kernel.items():
                 q = questions.setdefault(gid, {"score": 0.0, "max": max_score, "reason": None})
                 q["kernel"] = score
@@ -444,6 +457,7 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
                 fnb = fb.feedback_notebook(nb, questions, notes, hidden)
                 record["feedback"] = fb.render(fnb, notebook=name, score=score, max_score=mnb.max_score,
                                                late_penalty=penalty)
+            lap("feedback", t)
     return {
         "version": RESULT_VERSION,
         "assignment": job.assignment,
@@ -457,4 +471,5 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
         "late_seconds": late,
         "flags": flags,
         "seconds": round(monotonic() - t0, 2),
+        "timings": timings,
     }
