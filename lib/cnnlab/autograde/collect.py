@@ -74,9 +74,21 @@ class CnnlabCollector(FileNameCollectorPlugin):
         if text not in self.notes[student]:
             self.notes[student].append(text)
 
-    def _rel_parts(self, path: str) -> list[str]:
-        rel = os.path.relpath(path, self.root) if self.root else path
-        return [p for p in rel.split(os.sep) if p not in ("", ".")]
+    def _class_root(self) -> str:
+        """The folder that holds the students: the extracted folder, or the one
+        folder inside it that wraps everything (a zip's own top folder)."""
+        if not hasattr(self, "_root"):
+            root = self.root
+            while True:
+                entries = [e for e in os.listdir(root) if e.lower() not in IGNORED and e != "__MACOSX"]
+                if len(entries) == 1 and os.path.isdir(os.path.join(root, entries[0])):
+                    inner = os.path.join(root, entries[0])
+                    if not any(f.endswith(".ipynb") for f in os.listdir(inner)):
+                        root = inner
+                        continue
+                break
+            self._root = root
+        return self._root
 
     def collect(self, submitted_file: str):
         if self.named_regexp:
@@ -84,44 +96,37 @@ class CnnlabCollector(FileNameCollectorPlugin):
             if info and info.get("file_id", "").endswith(".ipynb"):
                 info["file_id"] = self._notebook(info["student_id"], info["file_id"], submitted_file) or info["file_id"]
             return info
-        parts = self._rel_parts(submitted_file)
+        rel = os.path.relpath(submitted_file, self._class_root())
+        parts = [p for p in rel.split(os.sep) if p not in ("", ".")]
         name = parts[-1]
-        if name.lower() in IGNORED or name.startswith("._") or "__MACOSX" in parts:
+        if name.lower() in IGNORED or name.startswith("._") or "__MACOSX" in parts or parts[0] == "..":
             return None
         stem, ext = os.path.splitext(name)
-        dirs = parts[:-1]
-        info = None
-        # <student>_[<timestamp>_]<notebook>.ipynb
-        m = _PREFIX.match(stem)
-        if ext == ".ipynb" and m and normalise_name(m["rest"]) in self.notebooks:
-            info = {"student_id": m["student"], "file_id": normalise_name(m["rest"]) + ".ipynb",
-                    "timestamp": m["timestamp"]}
-            if m["rest"] != normalise_name(m["rest"]):
-                self._note(clean_student_id(m["student"]), f"submitted as {name!r}, graded as {info['file_id']}")
-        elif dirs:
-            # <...>/<student>/<file>: the innermost folder names the student
-            # (or the one above it, for <student>/<assignment>/<file>)
-            student = dirs[-1]
-            if len(dirs) > 1 and (normalise_name(student) in self.notebooks or student == self.assignment):
-                student = dirs[-2]
-            if ext == ".ipynb":
-                nb = self._notebook(student, name, submitted_file)
-                if nb is None:
-                    self.unmatched.append(f"{'/'.join(parts)}: not a notebook of this assignment")
-                    return None
-                info = {"student_id": student, "file_id": nb}
-            else:
-                info = {"student_id": student, "file_id": name}
-        elif ext == ".ipynb" and m:
+        if len(parts) == 1:
+            # <student>_[<timestamp>_]<notebook>.ipynb
+            m = _PREFIX.match(stem)
+            if ext != ".ipynb" or not m:
+                self.unmatched.append(f"{name}: cannot tell whose submission this is (expected "
+                                      "<student>/<notebook>.ipynb or <student>_<notebook>.ipynb)")
+                return None
             nb = self._notebook(m["student"], m["rest"] + ext, submitted_file)
             if nb is None:
                 self.unmatched.append(f"{name}: cannot tell which notebook of the assignment this is")
                 return None
             info = {"student_id": m["student"], "file_id": nb, "timestamp": m["timestamp"]}
         else:
-            self.unmatched.append(f"{'/'.join(parts)}: cannot tell whose submission this is (expected "
-                                  "<student>/<notebook>.ipynb or <student>_<notebook>.ipynb)")
-            return None
+            # <student>/[<assignment>/]<file>: the first folder names the student
+            student, inner = parts[0], parts[1:]
+            if len(inner) > 1 and normalise_name(inner[0]) in (self.assignment, *self.notebooks):
+                inner = inner[1:]
+            if ext == ".ipynb" and len(inner) == 1:
+                nb = self._notebook(student, name, submitted_file)
+                if nb is None:
+                    self.unmatched.append(f"{'/'.join(parts)}: not a notebook of this assignment")
+                    return None
+                info = {"student_id": student, "file_id": nb}
+            else:
+                info = {"student_id": student, "file_id": "/".join(inner)}
         info["student_id"] = clean_student_id(info["student_id"])
         if not info.get("timestamp"):
             info.pop("timestamp", None)

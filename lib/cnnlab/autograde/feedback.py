@@ -24,7 +24,10 @@ import os
 import re
 
 import nbformat
-from nbconvert.exporters import HTMLExporter
+from jinja2 import pass_context
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets.config import Config
@@ -32,6 +35,19 @@ from traitlets.config import Config
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"(?:Cell In\s*\[\s*\d*\s*\]|Input In\s*\[\s*\d*\s*\]|<ipython-input-[^>]*>)"
                         r"(?:,\s*line\s*|.*?\n\s*-*>\s*)(\d+)")
+
+
+def strip_hidden(source: str) -> str:
+    """The source without its ``### BEGIN/END HIDDEN TESTS`` regions (what students see)."""
+    lines, inside = [], False
+    for line in source.split("\n"):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def hidden_line_numbers(source: str) -> set[int]:
@@ -71,7 +87,7 @@ def failure_reason(cell, hidden_lines: list[str]) -> str | None:
             if line is None or line in hidden:
                 return f"a hidden test failed ({ename})"
             msg = f"{ename}: {evalue}" if evalue else ename
-            return redact(f"{msg} (line {line} of the test cell)", hidden_lines)
+            return redact(f"line {line} of the test: {msg}", hidden_lines, 1000)
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             first = next((ln for ln in out.get("text", "").splitlines() if ln.strip()), "")
             return redact("the test wrote to stderr, which nbgrader counts as a failure: " + first, hidden_lines)
@@ -81,7 +97,32 @@ def failure_reason(cell, hidden_lines: list[str]) -> str | None:
 _EXPORTER = None
 
 
+def _cached(fn, takes_context: bool):
+    """Markdown and code of the instructor's cells are the same for every
+    student: render each text once per worker."""
+    cache: dict = {}
+
+    if takes_context:
+        @pass_context
+        def filt(context, source, *a, **k):
+            key = (source, context.get("cell", {}).get("cell_type"), bool(context.get("cell", {}).get("attachments")))
+            if key[2]:
+                return fn(context, source, *a, **k)
+            if key not in cache:
+                cache[key] = fn(context, source, *a, **k)
+            return cache[key]
+    else:
+        def filt(source, *a, **k):
+            key = (source, repr(a), repr(sorted(k.items(), key=str)))
+            if key not in cache:
+                cache[key] = fn(source, *a, **k)
+            return cache[key]
+    return filt
+
+
 def _exporter() -> HTMLExporter:
+    """nbgrader's feedback template on nbconvert's HTML exporter (as
+    ``generate_feedback`` sets it up), with cached filters."""
     global _EXPORTER
     if _EXPORTER is None:
         import nbgrader
@@ -92,8 +133,11 @@ def _exporter() -> HTMLExporter:
         c.HTMLExporter.extra_template_basedirs = [os.path.join(base, "server_extensions", "formgrader", "templates")]
         c.HTMLExporter.extra_template_paths = [os.path.join(
             base, "server_extensions", "formgrader", "static", "node_modules", "bootstrap", "dist", "css")]
-        _EXPORTER = HTMLExporter(config=c)
-        _EXPORTER.register_preprocessor(CSSHTMLHeaderPreprocessor(), enabled=True)
+        exp = HTMLExporter(config=c)
+        exp.register_preprocessor(CSSHTMLHeaderPreprocessor(), enabled=True)
+        exp.register_filter("markdown2html", _cached(exp.markdown2html, True))
+        exp.register_filter("highlight_code", _cached(Highlight2HTML(pygments_lexer="ipython3", parent=exp), False))
+        _EXPORTER = exp
     return _EXPORTER
 
 
@@ -115,7 +159,7 @@ def feedback_notebook(graded, questions: dict, notes: list[str], hidden_lines: l
                 mark = "passed" if q["score"] >= q["max"] else ("partly passed" if q["score"] > 0 else "failed")
                 text = f"{mark}: {q['score']:g} / {q['max']:g}"
                 if q.get("reason"):
-                    text += "\n" + redact(q["reason"], hidden_lines, 600)
+                    text += "\n" + redact(q["reason"], hidden_lines, 1000)
                 if q.get("diagnosis"):
                     text += "\nhint: " + redact(q["diagnosis"], hidden_lines, 600)
                 cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": text})]
@@ -128,5 +172,10 @@ def feedback_notebook(graded, questions: dict, notes: list[str], hidden_lines: l
 def render(nb, *, notebook: str, score: float, max_score: float, late_penalty: float = 0.0) -> str:
     resources = {"nbgrader": {"notebook": notebook, "score": score - late_penalty, "max_score": max_score,
                               "late_penalty": late_penalty}}
-    body, _ = _exporter().from_notebook_node(nb, resources=resources)
+    exp = _exporter()
+    exp.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata={}, parent=exp, resources={}))
+    # HTMLExporter.from_notebook_node would re-parse the page with BeautifulSoup to add alt texts and
+    # tab stops to outputs (two thirds of the time here); the feedback has no images and no outputs
+    # but our plain-text results, so the template's HTML is used as it is.
+    body, _ = TemplateExporter.from_notebook_node(exp, nb, resources=resources)
     return body

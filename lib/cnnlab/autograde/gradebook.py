@@ -56,7 +56,11 @@ class MasterNotebook:
         return sum(g.max_score for g in self.grade_cells) + sum(t.max_score for t in self.task_cells)
 
     def hidden_lines(self) -> list[str]:
-        """Distinctive lines of the hidden tests (for leak checks)."""
+        """Distinctive lines of the hidden tests (for leak checks): those of at
+        least 12 characters that do not also occur in the released text."""
+        from .feedback import strip_hidden
+
+        visible = "\n".join(strip_hidden(c.source) for c in self.source_cells)
         out = []
         for c in self.source_cells:
             inside = False
@@ -65,7 +69,8 @@ class MasterNotebook:
                     inside = True
                 elif "END HIDDEN TESTS" in line:
                     inside = False
-                elif inside and len(line.strip()) >= 12 and not line.strip().startswith("#"):
+                elif inside and len(line.strip()) >= 12 and not line.strip().startswith("#") \
+                        and line.strip() not in visible:
                     out.append(line.strip())
         return out
 

@@ -181,19 +181,12 @@ def sanitize(nb, name: str, master: MasterAssignment, student: str, log: logging
             nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
             continue
         nb, resources = pp.preprocess(nb, resources)
-    return nb
-
-
-def _strip_hidden(source: str) -> str:
-    lines, inside = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside:
-            lines.append(line)
-    return "\n".join(lines)
+        if isinstance(pp, DeduplicateIds):
+            # nbgrader empties the metadata of all but the last copy; an empty block fails the checks
+            for cell in nb.cells:
+                if cell.get("metadata", {}).get("nbgrader", None) == {}:
+                    del cell.metadata["nbgrader"]
+    return nbformat.from_dict(nb)  # cells put back by OverwriteCells are plain dicts inside
 
 
 def edited_cells(nb, master_nb) -> list[str]:
@@ -202,7 +195,7 @@ def edited_cells(nb, master_nb) -> list[str]:
     out = []
     for cell in nb.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if gid in locked and _strip_hidden(cell.source).strip() != _strip_hidden(locked[gid].source).strip():
+        if gid in locked and fb.strip_hidden(cell.source).strip() != fb.strip_hidden(locked[gid].source).strip():
             out.append(gid)
     return out
 
@@ -293,6 +286,11 @@ def _calibrate(bundle: Bundle, where: Path):
 
 # ---------------------------------------------------------------------------
 # the job
+
+
+def _where(cell, index: int) -> str:
+    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"test {gid}" if gid and cell.metadata.nbgrader.get("grade") else f"cell {index}"
 
 
 def _late(timestamp: str | None, duedate: str | None) -> float:
@@ -407,6 +405,16 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
             nb, _ = LimitOutput().preprocess(nb, {})
             t = lap("kernel", t)
 
+            for kind, marks, what in (
+                    ("out-of-memory", ("MemoryError",),
+                     f"ran out of memory (the limit is {bundle.limits.memory / 2**30:g} GiB per process)"),
+                    ("process-limit", ("BlockingIOError", "Resource temporarily unavailable"),
+                     f"hit the limit of {bundle.limits.processes} processes (a fork bomb?)")):
+                where = [_where(c, i) for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
+                    o.get("output_type") == "error" and any(m in f"{o.get('ename')}: {o.get('evalue')}"
+                                                            for m in marks) for o in c.get("outputs", []))]
+                if where:
+                    flag(kind, f"{name}.ipynb: {what} in {', '.join(where)}")
             # the notebook's own verdicts
             kernel = {}
             for cell in nb.cells:

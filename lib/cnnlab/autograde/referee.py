@@ -32,6 +32,7 @@ of typical mistakes) come with it::
     [mirror]
     grade_ids = ["q2a", "q2b"]
     functions = ["check_conv2d"]            # which calls are re-run
+    skip = ["cnnlab.grading.conv:count_lines"]  # parts only the student's process can do
 
 *Explicit* checks, for assignments without a check library::
 
@@ -165,10 +166,11 @@ class Mirror:
     partial: bool = False
 
 
-def mirror_calls(test_source: str, check_functions, known_names) -> tuple[list[str], list[str]]:
+def mirror_calls(test_source: str, check_functions, known_names, student_functions) -> tuple[list[str], list[str]]:
     """The calls of ``check_functions`` in a test cell's source (hidden part
     included), with their ``seed=`` keyword replaced by ``__seed__``, and the
-    student functions they use (names the namespace does not know)."""
+    student functions they use.  A call that also uses names of the test
+    itself (local variables) cannot be re-run outside and is left out."""
     lines = [ln for ln in test_source.splitlines() if "HIDDEN TESTS" not in ln]
     try:
         tree = ast.parse("\n".join(lines))
@@ -180,11 +182,12 @@ def mirror_calls(test_source: str, check_functions, known_names) -> tuple[list[s
             for kw in node.keywords:
                 if kw.arg == "seed":
                     kw.value = ast.Name("__seed__", ast.Load())
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            names -= set(known_names) | {"__seed__"} | {n for n in names if hasattr(builtins, n)}
+            if names - set(student_functions):
+                continue  # uses the test's own variables
             calls.append(ast.unparse(node))
-            for n in ast.walk(node):
-                if (isinstance(n, ast.Name) and n.id not in known_names and n.id != "__seed__"
-                        and not hasattr(builtins, n.id) and n.id not in functions):
-                    functions.append(n.id)
+            functions += [n for n in sorted(names) if n not in functions]
     return calls, functions
 
 
@@ -195,25 +198,34 @@ class Spec:
     imports: list = field(default_factory=list)
     hide: list = field(default_factory=list)
     forbid: list = field(default_factory=list)
+    skip: list = field(default_factory=list)
     path: str | None = None
 
     @classmethod
-    def load(cls, path, assignment: str | None = None, test_sources: dict | None = None) -> "Spec":
-        """``test_sources``: grade_id -> the master source of each test cell
-        (needed for ``[mirror]``)."""
+    def load(cls, path, assignment: str | None = None, test_sources: dict | None = None,
+             student_functions=()) -> "Spec":
+        """``test_sources``: grade_id -> the master source of each test cell,
+        ``student_functions``: the functions the answer cells define (both
+        needed for ``[mirror]``)."""
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
             raise SpecError(f"{path}: not valid TOML: {e}") from None
-        return cls.from_toml(data, assignment or path.stem, test_sources or {}, str(path))
+        return cls.from_toml(data, assignment or path.stem, test_sources or {}, str(path), student_functions)
 
     @classmethod
-    def from_toml(cls, data: dict, assignment: str, test_sources: dict, path: str | None = None) -> "Spec":
+    def from_toml(cls, data: dict, assignment: str, test_sources: dict, path: str | None = None,
+                  student_functions=()) -> "Spec":
         where = path or assignment
         unknown = set(data) - {"imports", "hide", "forbid", "checks", "mirror"}
         if unknown:
             raise SpecError(f"{where}: unknown keys {sorted(unknown)}; allowed: imports, hide, forbid, checks, mirror")
+        mirror = data.get("mirror") or {}
+        bad = set(mirror) - {"grade_ids", "functions", "skip", "partial"}
+        if bad:
+            raise SpecError(f"{where}: [mirror] has unknown keys {sorted(bad)}; allowed: grade_ids, functions, "
+                            "skip, partial")
         imports = list(data.get("imports", []))
         forbid = data.get("forbid", [])
         if isinstance(forbid, str):
@@ -221,9 +233,10 @@ class Spec:
                 forbid = list(_resolve(forbid))
             except Exception as e:  # noqa: BLE001
                 raise SpecError(f"{where}: forbid = {forbid!r} cannot be imported: {e}") from None
-        spec = cls(assignment, {}, imports, list(data.get("hide", [])), list(forbid), path)
+        spec = cls(assignment, {}, imports, list(data.get("hide", [])), list(forbid), list(mirror.get("skip", [])),
+                   path)
         known = set(spec.namespace()) | {"np", "numpy"}
-        mirror = data.get("mirror")
+        _proxy_aware(spec.skip)  # fails early on a skip that does not exist
         if mirror:
             funcs = mirror.get("functions") or []
             if not funcs:
@@ -231,9 +244,11 @@ class Spec:
             for gid in mirror.get("grade_ids", []):
                 if gid not in test_sources:
                     raise SpecError(f"{where}: [mirror] grade id {gid!r} is not a test cell of {assignment}")
-                calls, students = mirror_calls(test_sources[gid], funcs, known)
+                calls, students = mirror_calls(test_sources[gid], funcs, known, student_functions)
                 if not calls:
-                    raise SpecError(f"{where}: test cell {gid} calls none of {funcs}")
+                    raise SpecError(f"{where}: test cell {gid} has no call of {funcs} that the referee can re-run "
+                                    "(one whose arguments are constants, the check library's names and the "
+                                    "answer cells' functions)")
                 spec.checks[gid] = Mirror(gid, calls, students, bool(mirror.get("partial", False)))
         allowed = set(Check.__dataclass_fields__) - {"grade_id"}
         for gid, entry in (data.get("checks") or {}).items():
@@ -434,6 +449,18 @@ class _Worker:
         self.proc.wait()
 
 
+def defined_functions(sources) -> list[str]:
+    """Names of the top-level functions the given cell sources define."""
+    out = []
+    for src in sources:
+        try:
+            tree = ast.parse(wire.strip_magics(src) or "")
+        except SyntaxError:
+            continue
+        out += [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return out
+
+
 def student_code_cells(nb) -> list[tuple[int, str]]:
     """The code the referee runs: every code cell except the tests."""
     out = []
@@ -587,25 +614,52 @@ def _proxy(session: _Session, name: str, timeout: float):
 
 
 @contextlib.contextmanager
-def _proxies_are_not_student_code():
-    """The check library inspects the function it is given for forbidden
-    references; a proxy is the referee's own code.  The student's source is
-    checked statically instead (:func:`forbidden_in_function`)."""
-    try:
-        forbid = importlib.import_module("cnnlab.grading.forbid")
-        original = forbid.static_findings
-    except (ImportError, AttributeError):
-        yield
-        return
-
-    def static_findings(fn):
-        return [] if getattr(fn, "__referee_proxy__", False) else original(fn)
-
-    forbid.static_findings = static_findings
+def _patched(replacements: list[tuple[object, str, object]]):
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in replacements]
+    for obj, name, value in replacements:
+        setattr(obj, name, value)
     try:
         yield
     finally:
-        forbid.static_findings = original
+        for obj, name, value in saved:
+            setattr(obj, name, value)
+
+
+def _proxy_aware(skip=()) -> list:
+    """Patches for running a check library on proxies.  Its forbidden-call
+    checks inspect the function and trace its calls in this process; for a
+    proxy that is the referee's own code (the student's source is checked
+    statically instead, :func:`forbidden_in_function`, and the reference is
+    not even importable in the worker).  ``skip``: ``module:function`` parts of
+    a check that can only run in the student's own process (e.g. counting its
+    lines); the referee treats them as passed, so those parts stay decided by
+    the notebook's own run."""
+    out = []
+    try:
+        forbid = importlib.import_module("cnnlab.grading.forbid")
+    except ImportError:
+        forbid = None
+    if forbid is not None and hasattr(forbid, "static_findings"):
+        original = forbid.static_findings
+        out.append((forbid, "static_findings",
+                    lambda fn: [] if getattr(fn, "__referee_proxy__", False) else original(fn)))
+    if forbid is not None and hasattr(forbid, "Tripwires"):
+        run = forbid.Tripwires.run
+
+        def tripwires_run(self, fn, *args, **kwargs):
+            if getattr(fn, "__referee_proxy__", False):
+                return fn(*args, **kwargs)
+            return run(self, fn, *args, **kwargs)
+        out.append((forbid.Tripwires, "run", tripwires_run))
+    for dotted in skip:
+        module, _, attr = dotted.replace(":", ".").rpartition(".")
+        try:
+            mod = importlib.import_module(module)
+            getattr(mod, attr)
+        except (ImportError, AttributeError) as e:
+            raise SpecError(f"skip: {dotted} cannot be found: {e}") from None
+        out.append((mod, attr, lambda *a, **k: 0))
+    return out
 
 
 class Referee:
@@ -705,7 +759,7 @@ class Referee:
             ns.update({f: _proxy(session, f, timeout) for f in check.functions})
             ns["__seed__"] = seed
             try:
-                with _proxies_are_not_student_code():
+                with _patched(_proxy_aware(self.spec.skip)):
                     eval(compile(src, f"<referee {check.grade_id}>", "eval"), ns)
                 passed += 1
             except WorkerTimeout:

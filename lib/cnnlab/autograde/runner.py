@@ -249,9 +249,19 @@ def make_bundle(gdir: GradingDir, assignment: str, opts: Options) -> Bundle:
     spec = None
     spec_path = gdir.course.spec_path(assignment)
     if spec_path:
-        tests = {c.name: c.source for nb in master.notebooks.values() for c in nb.source_cells
-                 if c.name in {g.name for g in nb.grade_cells}}
-        spec = Spec.load(spec_path, assignment, tests)
+        from .referee import defined_functions
+
+        tests, answers = {}, []
+        for nb in master.notebooks.values():
+            graded = {g.name for g in nb.grade_cells}
+            solutions = {c.name for c in nb.solution_cells}
+            tests.update({c.name: c.source for c in nb.source_cells if c.name in graded})
+            answers += [c.source for c in nb.source_cells if c.name in solutions]
+        # the instructor's answer cells say which functions the students write
+        solution_nbs = [nbformat.reads(t, as_version=4) for t in source_nbs.values()]
+        answers += [c.source for snb in solution_nbs for c in snb.cells
+                    if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+        spec = Spec.load(spec_path, assignment, tests, defined_functions(answers))
     secrets = [gdir.course.root, gdir.course.source, gdir.out]
     return Bundle(master=master, source_notebooks=source_nbs, files=files, spec=spec, seed=gdir.seed(),
                   limits=opts.limits, unsafe=opts.unsafe, secrets=tuple(str(s) for s in secrets),
@@ -477,14 +487,16 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
                 reason = (str(result).strip() or type(result).__name__).splitlines()
                 outcome.errors.setdefault(job.assignment, {})[job.student] = " ".join(reason)[:500]
                 counts["errors"] += 1
-                bar.write(f"{job.assignment:<6} {job.student:<18}  ERROR: {reason[0][:200]}")
+                if opts.progress:
+                    bar.write(f"{job.assignment:<6} {job.student:<18}  ERROR: {reason[0][:200]}")
                 if isinstance(result, GradingBroken):
                     raise result
             else:
                 writer.record(result, bundles[job.assignment])
                 outcome.graded.setdefault(job.assignment, []).append(job.student)
                 counts["flagged" if result["flags"] else "ok"] += 1
-                bar.write(_status_line(result))
+                if opts.progress:
+                    bar.write(_status_line(result))
             bar.set_postfix(counts)
             bar.update(1)
     except KeyboardInterrupt:

@@ -225,6 +225,11 @@ class Sandbox:
                 made.add(str(a))
                 args.extend(["--perms", "0755", "--dir", str(a)])
 
+        # fresh /tmp and /dev first: what is bound below may live under /tmp
+        args += ["--dev", "/dev", "--proc", "/proc",
+                 "--size", str(self.limits.tmp_size), "--perms", "1777", "--tmpfs", "/tmp",
+                 "--size", str(self.limits.tmp_size), "--perms", "1777", "--tmpfs", "/dev/shm"]
+        made.update({"/tmp", "/dev", "/proc"})
         for link in SYSTEM_LINKS:
             if os.path.islink(link):
                 args.extend(["--symlink", os.readlink(link), link])
@@ -241,11 +246,7 @@ class Sandbox:
             s = Path(os.path.realpath(s))
             if any(_under(s, b) for b in bound) and os.path.exists(s):
                 args.extend(["--tmpfs", str(s)] if s.is_dir() else ["--ro-bind", "/dev/null", str(s)])
-        args += ["--dev", "/dev", "--proc", "/proc",
-                 "--size", str(self.limits.tmp_size), "--perms", "1777", "--tmpfs", "/tmp",
-                 "--size", str(self.limits.tmp_size), "--perms", "1777", "--tmpfs", "/dev/shm",
-                 "--perms", "0755", "--dir", "/home",
-                 "--bind", str(home), HOME]
+        args += ["--perms", "0755", "--dir", "/home", "--bind", str(home), HOME]
         for p in rw:
             p = Path(p)
             ancestors(p)

@@ -63,28 +63,42 @@ def suspicious_code(cells: list[tuple[int, str]]) -> list[str]:
         if not any(f.split(" (cell")[0] == msg for f in found):
             found.append(text)
 
+    trees = []
+    modules = set(MODULE_NAMES)  # and every name an import binds
     for idx, src in cells:
         code = strip_magics(src)
-        if code is None:
-            continue
         try:
-            tree = ast.parse(code)
+            tree = ast.parse(code or "")
         except SyntaxError:
             continue
+        trees.append((idx, tree))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules.update((a.asname or a.name).split(".")[0] for a in node.names)
+    for idx, tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr in IPYTHON_HOOKS:
                 add(IPYTHON_HOOKS[node.attr], idx, node)
             elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for t in targets:
-                    if isinstance(t, ast.Attribute) and _base_name(t) in MODULE_NAMES:
+                    if isinstance(t, ast.Attribute) and _base_name(t) in modules:
                         add(f"replaces {_dotted(t)}", idx, node)
                     elif isinstance(t, ast.Subscript) and _dotted(t.value) in ("sys.modules", "__builtins__"):
                         add(f"replaces an entry of {_dotted(t.value)}", idx, node)
+            elif isinstance(node, ast.Delete):
+                for t in node.targets:
+                    if isinstance(t, ast.Subscript) and _dotted(t.value) == "sys.modules":
+                        add("removes modules from sys.modules", idx, node)
+                    elif isinstance(t, ast.Attribute) and _base_name(t) in modules:
+                        add(f"deletes {_dotted(t)}", idx, node)
             elif isinstance(node, ast.Call):
                 name = _dotted(node.func) or ""
-                if name in ("setattr", "builtins.setattr") and node.args and _base_name(node.args[0]) in MODULE_NAMES:
+                if name in ("setattr", "builtins.setattr") and node.args and _base_name(node.args[0]) in modules:
                     add(f"replaces an attribute of {_dotted(node.args[0])}", idx, node)
+                if name in ("sys.modules.pop", "sys.modules.clear", "sys.modules.update", "sys.path.insert",
+                            "sys.path.append", "importlib.reload"):
+                    add(f"calls {name}", idx, node)
                 last = name.rsplit(".", 1)[-1]
                 if name.startswith(("os.", "sys.", "signal.")) and last in EXITS:
                     add(f"{name} ({EXITS[last]})", idx, node)
