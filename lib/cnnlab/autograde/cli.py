@@ -175,6 +175,11 @@ def main(argv=None) -> int:
         for name in ("grades", "report", "flagged"):
             print(f"  {name + ':':<9}{os.path.relpath(paths[name])}")
         print(f"  feedback: {os.path.relpath(out / 'feedback')}/<student>/{a}/")
+    if outcome.phases:
+        n = sum(len(v) for v in outcome.graded.values())
+        parts = ", ".join(f"{k} {_minutes(v)}" for k, v in outcome.phases.items())
+        per = f"; {outcome.phases.get('grading', 0) / n:.2f} s per submission graded" if n else ""
+        print(f"\ntime: {parts}{per}")
     if outcome.interrupted:
         print("interrupted; run the same command again to go on.", file=sys.stderr)
         return 130

@@ -126,8 +126,12 @@ class NotebookRun:
     notebook's cells get their outputs in place)."""
 
     def __init__(self, nb: NotebookNode, *, sandbox: Sandbox, home: Path, uid: int | None, rundir: Path,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, kernel_manager=None):
+        """``kernel_manager``: a callable making the kernel manager for the run
+        directory (default: a :class:`SandboxKernelManager` on ``home``); the
+        kernel zygote (:mod:`.zygote`) passes its own."""
         self.nb, self.sandbox, self.home, self.uid, self.rundir = nb, sandbox, Path(home), uid, Path(rundir)
+        self.make_km = kernel_manager or (lambda rundir: SandboxKernelManager(self.sandbox, self.home, self.uid, rundir))
         self.limits: Limits = sandbox.limits
         self.log_path = log_path
         self.faults: list[Fault] = []
@@ -139,7 +143,7 @@ class NotebookRun:
         self.rundir.mkdir(parents=True, exist_ok=True)
         for f in self.rundir.iterdir():
             f.unlink()
-        km = SandboxKernelManager(self.sandbox, self.home, self.uid, self.rundir)
+        km = self.make_km(self.rundir)
         client = _Client(self.nb, km, timeout=int(self.limits.cell_timeout), interrupt_on_timeout=True,
                          allow_errors=True, raise_on_iopub_timeout=False, iopub_timeout=4,
                          startup_timeout=120, record_timing=False,

@@ -11,6 +11,7 @@ when grading itself is broken, and then nothing is recorded for the student.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import fcntl
 import hashlib
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,7 +36,8 @@ from . import feedback as fb
 from .execute import NotebookRun, run_notebook
 from .gradebook import MasterAssignment, SnapshotGradebook
 from .referee import Referee, Spec, student_code_cells, verdict_points
-from .sandbox import Limits, Sandbox, prepare_home, uid_slot
+from .sandbox import HOME, Limits, Sandbox, prepare_home, uid_slot
+from .zygote import ZygoteKernelManager
 from .scan import split_files, suspicious_code
 
 RESULT_VERSION = 1
@@ -225,12 +228,29 @@ def _seed_root() -> Path:
     return d
 
 
+def _warm_key(bundle: Bundle) -> str:
+    """What the warm caches depend on: the instructor's notebooks and files, the
+    environment, the package's code, and the limits that could fail them."""
+    from .sandbox import package_root
+
+    h = hashlib.sha256()
+    for part in (json.dumps(bundle.source_notebooks, sort_keys=True),
+                 json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in sorted(bundle.files.items())}),
+                 os.path.realpath(sys.executable), str(bundle.unsafe), str(bundle.limits.memory),
+                 str(bundle.limits.processes), str(bundle.extra_ro), str(RESULT_VERSION)):
+        h.update(part.encode())
+    for p in sorted(Path(package_root(), "cnnlab").rglob("*.py")):
+        h.update(f"{p}:{p.stat().st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
 def ensure_seed(bundle: Bundle) -> dict:
     """Warm caches (numba's compiled reference, matplotlib's font list) for
     this machine, made once by running the instructor's notebooks in the
-    sandbox; checks on the way that they score full marks there.  Returns
-    ``{relative dir in the student's home: host dir}``."""
-    key = hashlib.sha256((bundle.fingerprint() + os.path.realpath(os.sys.executable)).encode()).hexdigest()[:16]
+    sandbox -- which checks on the way that they score full marks there.
+    Shared by every grading of the same notebooks in the same environment.
+    Returns ``{relative dir in the student's home: host dir}``."""
+    key = _warm_key(bundle)
     root = _seed_root()
     done = root / key / "ok"
     if not done.exists():
@@ -240,6 +260,39 @@ def ensure_seed(bundle: Bundle) -> dict:
                 _calibrate(bundle, root / key)
                 done.write_text(datetime.now(timezone.utc).isoformat())
     return {".cache": root / key / "home" / ".cache", ".config": root / key / "home" / ".config"}
+
+
+_REFEREE_CHECKED: set = set()
+
+
+def check_referee(bundle: Bundle, seeds: dict | None = None) -> None:
+    """The referee must pass the instructor's solution (its spec, the check
+    library and the sandbox are all in order); raises :class:`GradingBroken`."""
+    if not bundle.spec or bundle.fingerprint() in _REFEREE_CHECKED:
+        return
+    seeds = seeds if seeds is not None else ensure_seed(bundle)
+    problems = []
+    with uid_slot() as uid, tempfile.TemporaryDirectory(prefix="cnnlab-grade-check-") as tmp:
+        os.chmod(tmp, 0o755)
+        for name, text in bundle.source_notebooks.items():
+            nb = nbformat.reads(text, as_version=4)
+            ids = {c.metadata.nbgrader.grade_id for c in nb.cells if nbutils.is_grade(c)}
+            verdicts = _referee(bundle).judge(nb, Path(tmp) / name, uid, files=dict(bundle.files), seeds=seeds,
+                                              grade_ids=ids)
+            problems += [f"{name}: referee check {v.grade_id} fails on the instructor's solution: {v.reason}"
+                         for v in verdicts.values() if v.passed < v.total]
+    if problems:
+        raise GradingBroken("the referee does not accept the instructor's solution, so its verdicts would be "
+                            "wrong:\n  " + "\n  ".join(problems) +
+                            (f"\n(spec: {bundle.spec.path})" if bundle.spec.path else ""))
+    _REFEREE_CHECKED.add(bundle.fingerprint())
+
+
+def _referee(bundle: Bundle):
+    key = (bundle.name, bundle.seed, repr(bundle.spec), repr(bundle.limits), bundle.unsafe, tuple(bundle.secrets))
+    if key not in _REFEREES:
+        _REFEREES[key] = Referee(bundle.spec, bundle.seed, bundle.sandbox())
+    return _REFEREES[key]
 
 
 def _calibrate(bundle: Bundle, where: Path):
@@ -262,15 +315,6 @@ def _calibrate(bundle: Bundle, where: Path):
                     if score is not None and score < max_score:
                         problems.append(f"{name}: test cell {cell.metadata.nbgrader.grade_id} fails on the "
                                         f"instructor's solution: {fb.failure_reason(cell, []) or 'score ' + str(score)}")
-            if bundle.spec:
-                ids = {c.metadata.nbgrader.grade_id for c in nb.cells if nbutils.is_grade(c)}
-                verdicts = Referee(bundle.spec, bundle.seed, sandbox).judge(nb, where / "ref", uid, files=dict(bundle.files),
-                                                                    grade_ids=ids)
-                for v in verdicts.values():
-                    if v.passed < v.total:
-                        problems.append(f"{name}: referee check {v.grade_id} fails on the instructor's solution: "
-                                        f"{v.reason}")
-                shutil.rmtree(where / "ref", ignore_errors=True)
         for f in list(home.iterdir()):
             if f.name not in (".cache", ".config"):
                 shutil.rmtree(f) if f.is_dir() else f.unlink()
@@ -282,6 +326,75 @@ def _calibrate(bundle: Bundle, where: Path):
         raise GradingBroken("the instructor's solution does not get full marks in the sandbox, so grading "
                             "would be wrong:\n  " + "\n  ".join(problems) +
                             f"\n(kernel log: {where / 'kernel.log'})")
+
+
+# ---------------------------------------------------------------------------
+# per-worker state: a uid slot for the worker's lifetime, and its kernel zygotes
+
+_UID = None
+_ZYGOTES: dict = {}
+
+
+def _worker_uid() -> int:
+    """This process's sandbox uid, reserved until it exits."""
+    global _UID
+    if _UID is None:
+        slot = uid_slot()
+        _UID = slot.__enter__()  # released when the process exits (the lock file closes)
+        _UID_HOLD.append(slot)
+    return _UID
+
+
+_UID_HOLD: list = []
+
+
+def _preload_modules(bundle: Bundle) -> list[str]:
+    """What the zygote imports once: the instructor notebook's own imports
+    (trusted code; a student's notebook imports them again, at no cost)."""
+    import ast as _ast
+
+    mods = []
+    for text in bundle.source_notebooks.values():
+        for cell in nbformat.reads(text, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = _ast.parse("\n".join(ln for ln in cell.source.splitlines()
+                                            if not ln.lstrip().startswith(("%", "!"))))
+            except SyntaxError:
+                continue
+            for node in _ast.walk(tree):
+                if isinstance(node, _ast.Import):
+                    mods += [a.name for a in node.names]
+                elif isinstance(node, _ast.ImportFrom) and node.module and node.level == 0:
+                    mods.append(node.module)
+    return list(dict.fromkeys(["numpy", *mods]))
+
+
+def _zygote(bundle: Bundle, uid: int, seeds: dict):
+    """This worker's kernel zygote for the bundle (None where zygotes cannot run)."""
+    from . import zygote as zmod
+
+    sandbox = bundle.sandbox()
+    if not zmod.available(sandbox):
+        return None
+    key = (_warm_key(bundle), uid, repr(bundle.limits), tuple(bundle.secrets))
+    z = _ZYGOTES.get(key)
+    if z is None or not z.alive:
+        if z is not None:
+            z.close()
+        # not under /tmp: each kernel gets a fresh /tmp, and its sockets must stay where the grader sees them
+        base = Path(tempfile.mkdtemp(prefix="cnnlab-grade-zygote-", dir="/run" if os.access("/run", os.W_OK) else None))
+        os.chmod(base, 0o755)
+        seed_home = Path(seeds[".cache"]).parent if seeds else None
+        z = _ZYGOTES[key] = zmod.Zygote(sandbox, uid, _preload_modules(bundle), seed_home, base)
+        atexit.register(_close_zygote, z, base)
+    return z
+
+
+def _close_zygote(z, base):
+    z.close()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -316,6 +429,7 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
         return monotonic()
 
     seeds = ensure_seed(bundle)
+    check_referee(bundle, seeds)  # once per process (done by the coordinator when it can)
     master = bundle.master
     sandbox = bundle.sandbox()
     flags: list[dict] = []
@@ -343,14 +457,12 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
     home_files = {f: job.files[f] for f in allowed}
     home_files.update(bundle.files)  # the instructor's files win over same-named submitted ones
     spec = bundle.spec
-    key = (bundle.name, bundle.seed, repr(bundle.spec))
-    if spec and key not in _REFEREES:
-        _REFEREES[key] = Referee(spec, bundle.seed, sandbox)
-    referee = _REFEREES.get(key)
+    referee = _referee(bundle) if spec else None
 
     out_notebooks = {}
     total = 0.0
-    with uid_slot() as uid, tempfile.TemporaryDirectory(prefix="cnnlab-grade-job-") as tmp:
+    uid = _worker_uid()
+    with tempfile.TemporaryDirectory(prefix="cnnlab-grade-job-") as tmp:
         tmp = Path(tmp)
         os.chmod(tmp, 0o755)
         for name, data in notebooks.items():
@@ -392,11 +504,25 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
                                       "was graded")
 
             t = lap("sanitize", t)
-            # run it in the sandbox
-            home = tmp / f"{name}-kernel"
-            prepare_home(home, {**home_files, f"{name}.ipynb": data}, uid=uid, seeds=seeds)
-            faults = run_notebook(nb, sandbox=sandbox, home=home, uid=uid, rundir=tmp / f"{name}-run",
-                                  log_path=tmp / f"{name}-kernel.log")
+            # run it in the sandbox: a kernel forked by this worker's zygote, else a fresh one
+            files_here = {**home_files, f"{name}.ipynb": data}
+            zyg = _zygote(bundle, uid, seeds)
+            if zyg is not None:
+                stage = zyg.new_stage(files_here)
+                env = sandbox.environment(Path(HOME))
+                rundir = Path(tempfile.mkdtemp(prefix="k", dir=zyg.runtime))
+                os.chmod(rundir, 0o755)
+                try:
+                    faults = run_notebook(nb, sandbox=sandbox, home=Path(HOME), uid=uid, rundir=rundir,
+                                          kernel_manager=lambda rd: ZygoteKernelManager(zyg, stage, env, rd))
+                finally:
+                    zyg.drop_stage(stage)
+                    shutil.rmtree(rundir, ignore_errors=True)
+            else:
+                home = tmp / f"{name}-kernel"
+                prepare_home(home, files_here, uid=uid, seeds=seeds)
+                faults = run_notebook(nb, sandbox=sandbox, home=home, uid=uid, rundir=tmp / f"{name}-run",
+                                      log_path=tmp / f"{name}-kernel.log")
             record["faults"] = [f.to_dict() for f in faults]
             for f in faults:
                 if f.kind in ("cell-timeout", "notebook-timeout", "kernel-died", "output-truncated"):

@@ -43,7 +43,7 @@ from time import monotonic
 
 import nbformat
 
-from .job import Bundle, GradingBroken, Job, ensure_seed, grade_student
+from .job import Bundle, GradingBroken, Job, check_referee, ensure_seed, grade_student
 from .sandbox import Limits, require_sandbox
 
 log = logging.getLogger("cnnlab.autograde")
@@ -131,6 +131,7 @@ class Outcome:
     errors: dict = field(default_factory=dict)      # assignment -> {student: reason}
     unmatched: dict = field(default_factory=dict)   # assignment -> [file: reason]
     exports: dict = field(default_factory=dict)     # assignment -> {name: path}
+    phases: dict = field(default_factory=dict)      # seconds: setup, solution check, grading, export
     interrupted: bool = False
     seconds: float = 0.0
 
@@ -312,6 +313,9 @@ class Writer:
         cfg.LateSubmissionPlugin.penalty_method = opts.late_penalty
         self.recorder = Recorder(gdir.db_url, config=cfg)
 
+    def close(self):
+        self.recorder.close()
+
     def record(self, result: dict, bundle: Bundle):
         a, s = result["assignment"], result["student"]
         out = self.gdir.out
@@ -349,11 +353,25 @@ def _die_with_parent():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
 
 
+def _preload(bundles) -> list[str]:
+    """Modules the workers need, imported once in the fork server (not per worker)."""
+    mods = ["cnnlab.autograde.job", "cnnlab.autograde._warm"]
+    for b in bundles.values():
+        for imp in (b.spec.imports if b.spec else []):
+            words = imp.replace(",", " ").split()
+            if words[:1] in (["from"], ["import"]) and len(words) > 1:
+                mods.append(words[1])
+            elif words:
+                mods.append(words[0])
+    return list(dict.fromkeys(mods))
+
+
 def _local(jobs, bundles, workers):
     """Yield (job, result or exception) from a process pool; a pool that
-    breaks (a worker killed) is replaced and the unfinished jobs resubmitted."""
+    breaks (a worker killed) is replaced and the unfinished jobs resubmitted.
+    The workers fork from a server that imported everything once."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["cnnlab.autograde.job"])
+    ctx.set_forkserver_preload(_preload(bundles))
     pending = list(jobs)
     for _attempt in range(3):
         if not pending:
@@ -470,12 +488,17 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
         jobs += new
         outcome.skipped[a] = done
         echo(f"{a}: {len(new) + len(done)} submissions, {len(done)} already graded, {len(new)} to grade")
+    outcome.phases["setup"] = monotonic() - t0
+    t1 = monotonic()
     # the instructor's solution must score full marks in the sandbox before any student is graded
     for a, bundle in bundles.items():
         if opts.dask is None and any(j.assignment == a for j in jobs):
             echo(f"{a}: checking the instructor's solution in the sandbox ...")
-            ensure_seed(bundle)
+            check_referee(bundle, ensure_seed(bundle))
+    outcome.phases["solution check"] = monotonic() - t1
+    t2 = monotonic()
     writer = Writer(gdir, opts)
+    tqdm.monitor_interval = 0  # no monitor thread
     workers = opts.workers or os.cpu_count() or 1
     source = _dask(jobs, bundles, opts.dask) if opts.dask else _local(jobs, bundles, workers)
     bar = tqdm(total=len(jobs), unit="student", disable=not opts.progress or not jobs, dynamic_ncols=True,
@@ -504,7 +527,11 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
         source.close()
     finally:
         bar.close()
+        writer.close()
+    outcome.phases["grading"] = monotonic() - t2
+    t3 = monotonic()
     for a, bundle in bundles.items():
         outcome.exports[a] = export_assignment(gdir, a, bundle.master)
+    outcome.phases["export"] = monotonic() - t3
     outcome.seconds = monotonic() - t0
     return outcome

@@ -35,6 +35,8 @@ from pathlib import Path
 
 #: where the student's scratch directory appears inside the sandbox
 HOME = "/home/student"
+#: the bubblewrap executable (``CNNLAB_GRADE_BWRAP`` overrides it, e.g. for a build of one's own)
+BWRAP = os.environ.get("CNNLAB_GRADE_BWRAP", "bwrap")
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
@@ -205,16 +207,11 @@ class Sandbox:
         return ["prlimit", f"--as={lim.memory}", f"--fsize={lim.file_size}", "--core=0",
                 f"--cpu={lim.cpu_seconds}", "--nofile=1024", f"--nproc={nproc}", "--"]
 
-    def command(self, cmd: list[str], home: Path, *, uid: int | None = None, rw=(),
-                env: dict | None = None) -> list[str]:
-        """The argv that runs ``cmd`` in the sandbox with ``home`` (a host
-        directory) as its home and working directory; ``rw`` are host paths
-        bound read-write at the same place (the kernel's socket directory)."""
-        home = Path(home)
-        environment = self.environment(home, env)
-        if self.unsafe:
-            return ["env", "-i", *[f"{k}={v}" for k, v in environment.items()], *self._prlimit(), *cmd]
-        args = ["bwrap"]
+    def _mounts(self, binds) -> list[str]:
+        """bwrap's mount arguments: a fresh /dev, /proc, /tmp; the operating
+        system and the Python environment read-only; ``binds``: (host path,
+        sandbox path, writable) on top; the secrets hidden wherever they fall."""
+        args: list[str] = []
         bound: list[Path] = []
         made: set[str] = set()
 
@@ -246,13 +243,28 @@ class Sandbox:
             s = Path(os.path.realpath(s))
             if any(_under(s, b) for b in bound) and os.path.exists(s):
                 args.extend(["--tmpfs", str(s)] if s.is_dir() else ["--ro-bind", "/dev/null", str(s)])
-        args += ["--perms", "0755", "--dir", "/home", "--bind", str(home), HOME]
-        for p in rw:
-            p = Path(p)
-            ancestors(p)
-            args.extend(["--bind", str(p), str(p)])
+        for host, inside, writable in binds:
+            inside = Path(inside)
+            ancestors(inside)
+            if host is None:
+                args.extend(["--perms", "0755", "--dir", str(inside)])
+            else:
+                args.extend(["--bind" if writable else "--ro-bind", str(host), str(inside)])
+            made.add(str(inside))
         args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                  "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv"]
+        return args
+
+    def command(self, cmd: list[str], home: Path, *, uid: int | None = None, rw=(),
+                env: dict | None = None) -> list[str]:
+        """The argv that runs ``cmd`` in the sandbox with ``home`` (a host
+        directory) as its home and working directory; ``rw`` are host paths
+        bound read-write at the same place (the kernel's socket directory)."""
+        home = Path(home)
+        environment = self.environment(home, env)
+        if self.unsafe:
+            return ["env", "-i", *[f"{k}={v}" for k, v in environment.items()], *self._prlimit(), *cmd]
+        args = [BWRAP, *self._mounts([(home, HOME, True), *((p, p, True) for p in rw)])]
         for k, v in environment.items():
             args.extend(["--setenv", k, v])
         args += ["--chdir", HOME]
@@ -265,6 +277,21 @@ class Sandbox:
             args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--"]
         return args + self._prlimit() + list(cmd)
 
+    def zygote_command(self, cmd: list[str], *, stage: Path, runtime: Path, seed: Path | None) -> list[str]:
+        """The argv of a kernel zygote (:mod:`.zygote`): the same sandbox, but
+        run as root inside it (it isolates each kernel it forks further and
+        drops to the student's uid there); the student's files arrive through
+        ``stage`` (read-only), the kernels' sockets live in ``runtime``."""
+        if not _is_root():
+            raise SandboxUnavailable("the kernel zygote needs root; use a sandbox per kernel instead")
+        binds = [(None, HOME, False), (stage, "/run/cnnlab/stage", False), (runtime, runtime, True)]
+        if seed is not None and Path(seed).is_dir():
+            binds.append((seed, "/run/cnnlab/seed", False))
+        args = [BWRAP, *self._mounts(binds)]
+        for k, v in self.environment(Path(HOME)).items():
+            args.extend(["--setenv", k, v])
+        return args + ["--chdir", "/", "--", *cmd]
+
 
 # ---------------------------------------------------------------------------
 # availability
@@ -275,7 +302,7 @@ def sandbox_problem() -> str | None:
     """``None`` if the sandbox works here, else why not (in plain words)."""
     if sys.platform != "linux":
         return f"the sandbox needs Linux (bubblewrap); this is {sys.platform}"
-    if not shutil.which("bwrap"):
+    if not shutil.which(BWRAP):
         return ("bubblewrap is not installed (no `bwrap` on PATH): install it with "
                 "`sudo apt-get install bubblewrap`")
     missing = [tool for tool in (["setpriv", "prlimit"] if _is_root() else ["prlimit"])
