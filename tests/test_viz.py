@@ -26,6 +26,15 @@ def test_show_matrix_writes_every_value_in_its_cell():
         assert texts[(i, j)] == str(v)
 
 
+def test_show_matrix_text_contrasts_with_its_cell():
+    a = np.array([[0.0, 1.0]])
+    for cmap, dark_value in [("Greys", 1.0), ("Greys_r", 0.0)]:
+        ax = viz.show_matrix(a, cmap=cmap)
+        colours = {t.get_text(): t.get_color() for t in ax.texts}
+        assert colours[f"{dark_value:g}"] == "white"
+        assert colours[f"{1 - dark_value:g}"] == "black"
+
+
 def test_show_matrix_formats_and_outlines_windows():
     a = np.arange(16).reshape(4, 4) / 4
     ax = viz.show_matrix(a, fmt="{:.2f}", windows=[(0, 0, 2, 2), (2, 2, 2, 2, "green")])

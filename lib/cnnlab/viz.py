@@ -72,12 +72,13 @@ def show_matrix(a, ax=None, *, fmt: str = "{:g}", cmap: str = "Blues", title: st
     hi = vmax if vmax is not None else (finite.max() if finite.size else 1.0)
     if hi == lo:
         hi = lo + 1.0
-    ax.imshow(values, cmap=cmap, vmin=lo, vmax=hi)
-    norm = (values - lo) / (hi - lo)
+    image = ax.imshow(values, cmap=cmap, vmin=lo, vmax=hi)
+    rgba = image.cmap(image.norm(values))
+    luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])   # text stays readable
     if fontsize is None:
         fontsize = 11 if max(arr.shape) <= 6 else (9 if max(arr.shape) <= 10 else 7)
     for (i, j), v in np.ndenumerate(arr):
-        dark = np.isfinite(norm[i, j]) and norm[i, j] > 0.6
+        dark = np.isfinite(values[i, j]) and luminance[i, j] < 0.5
         ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=fontsize,
                 color="white" if dark else "black")
     if labels:
