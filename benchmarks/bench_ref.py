@@ -134,8 +134,12 @@ def bench_pool(reps):
             rfun(x, k, s)
 
         def n_fb():
-            rfun(x, k, s)
-            rbwd(dy, x, k, s)
+            if op == "max":  # like torch: the forward pass returns the arg-maxes the backward pass uses
+                _, idx = rfun(x, k, s, return_indices=True)
+                rbwd(dy, x, k, s, indices=idx)
+            else:
+                rfun(x, k, s)
+                rbwd(dy, x, k, s)
 
         res = {key: median_ms(fn, reps, 0.3) for key, fn in
                (("torch_fwd", t_fwd), ("ref_fwd", n_fwd), ("torch_fb", t_fb), ("ref_fb", n_fb))}
