@@ -77,16 +77,6 @@ def gather(dst, src, n, step):
 
 
 @serial
-def _argmax_update(dst, idx, src, n, step, base):
-    for j in range(n):
-        v = src[j * step]
-        cur = dst[j]
-        take = (v > cur) | (v != v)   # PyTorch: a larger value or a NaN replaces
-        dst[j] = v if take else cur
-        idx[j] = base + j * step if take else idx[j]
-
-
-@serial
 def max_update(dst, src, n):
     """Running max over contiguous rows (PyTorch's rule: a larger value or a NaN replaces)."""
     for j in range(n):
