@@ -347,34 +347,9 @@ def conv_direct_bwd_weight(dy, x, G, sh, sw, pt, pl, dh, dw,
 # --------------------------------------------------------------------------
 
 @serial
-def max_pool_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o):
+def max_pool_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix, with_idx):
     """Max of each window of one plane into o (OH, OW), -inf outside the image,
-    NaN propagating (PyTorch's rules)."""
-    H, W = img.shape
-    OH = o.shape[0]
-    planes = np.empty((H if sw > 1 else 1, sw, (W + sw - 1) // sw), dtype=img.dtype)
-    if sw > 1:
-        split_plane(img, sw, planes)
-    for oh in range(OH):
-        orow = o[oh]
-        orow[:] = -np.inf
-        h0 = oh * sh - ph
-        for r in range(KH):
-            ih = h0 + r * dh
-            if ih < 0 or ih >= H:
-                continue
-            src = img[ih]
-            phases = planes[ih if sw > 1 else 0]
-            for s in range(KW):
-                lo = ow_lo[s]
-                hi = ow_hi[s]
-                if hi > lo:
-                    max_update(orow[lo:hi], tap_segment(src, phases, sw, s * dw - pw, lo, hi), hi - lo)
-
-
-@serial
-def argmax_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix):
-    """Like max_pool_plane, and ix (OH, OW) gets the flat arg-max ih*W + iw as
+    NaN propagating; if with_idx, ix (OH, OW) gets the flat arg-max ih*W + iw as
     PyTorch picks it: the first maximum in row-major window order, the last NaN,
     and for an all -inf window its first position past the padding."""
     H, W = img.shape
@@ -384,9 +359,10 @@ def argmax_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix):
         split_plane(img, sw, planes)
     for oh in range(OH):
         orow = o[oh]
-        irow = ix[oh]
         orow[:] = -np.inf
-        irow[:] = -1
+        irow = ix[oh if with_idx else 0]
+        if with_idx:
+            irow[:] = -1
         h0 = oh * sh - ph
         for r in range(KH):
             ih = h0 + r * dh
@@ -397,10 +373,16 @@ def argmax_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix):
             for s in range(KW):
                 lo = ow_lo[s]
                 hi = ow_hi[s]
-                if hi > lo:
-                    off = s * dw - pw
-                    argmax_update(orow[lo:hi], irow[lo:hi], tap_segment(src, phases, sw, off, lo, hi),
-                                  hi - lo, ih * W + lo * sw + off, sw)
+                if hi <= lo:
+                    continue
+                off = s * dw - pw
+                seg = tap_segment(src, phases, sw, off, lo, hi)
+                if with_idx:
+                    argmax_update(orow[lo:hi], irow[lo:hi], seg, hi - lo, ih * W + lo * sw + off, sw)
+                else:
+                    max_update(orow[lo:hi], seg, hi - lo)
+        if not with_idx:
+            continue
         fh = h0
         while fh < 0:
             fh += dh
@@ -421,10 +403,8 @@ def max_pool_fwd(x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out, idx, with
     for t in prange(N * C):
         n = t // C
         c = t % C
-        if with_idx:
-            argmax_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out[n, c], idx[n, c])
-        else:
-            max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out[n, c])
+        ix = idx[n, c] if with_idx else idx[0, 0]
+        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out[n, c], ix, with_idx)
 
 
 @kernel
@@ -437,7 +417,7 @@ def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx):
         c = t % C
         vals = np.empty((OH, OW), dtype=x.dtype)
         ix = np.empty((OH, OW), dtype=np.int32)
-        argmax_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, vals, ix)
+        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, vals, ix, True)
         g = dy[n, c]
         d = dx[n, c].reshape(H * W)
         d[:] = 0
