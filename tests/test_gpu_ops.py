@@ -401,3 +401,11 @@ def test_second_derivatives_are_refused_clearly(op, torch_op):
     x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
     with pytest.raises(RuntimeError, match=f"first derivatives only.*torch.nn.functional.{torch_op}"):
         torch.autograd.grad(op(x).pow(2).sum(), x, create_graph=True)
+
+
+def test_benchmark_script_runs(capsys):
+    """bench_gpu.py runs end to end on a tiny budget (its timings are not asserted)."""
+    from benchmarks_shapes import bench_gpu_main
+    assert bench_gpu_main(["--device", "cpu", "--reps", "1", "--rounds", "1", "--only", "a", "--no-pool"]) == 0
+    out = capsys.readouterr().out
+    assert "device: cpu" in out and "\na " in out

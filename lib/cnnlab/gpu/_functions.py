@@ -379,10 +379,18 @@ def _avg_divisor(x_shape, p: PoolArgs, count_include_pad, divisor_override, like
 
 
 def avg_pool2d_forward(x, p: PoolArgs, count_include_pad, divisor_override):
-    """The sum over each window's taps (zero padding), divided by torch's divisor."""
+    """The sum over each window's taps (zero padding), divided by torch's divisor.
+
+    One strided add per tap: faster than reducing the 6-D window view at once."""
     win = _pool_windows(x, p, 0.0)
-    den = _avg_divisor(x.shape, p, count_include_pad, divisor_override, x)
-    return win.sum(dim=(2, 3)) / den
+    R, S = p.kernel_size
+    y = win[:, :, 0, 0].clone()
+    for r in range(R):
+        for s in range(S):
+            if r or s:
+                y += win[:, :, r, s]
+    y /= _avg_divisor(x.shape, p, count_include_pad, divisor_override, x)
+    return y
 
 
 def avg_pool2d_backward(dy, x_shape, p: PoolArgs, count_include_pad, divisor_override):
