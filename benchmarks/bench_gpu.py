@@ -12,7 +12,8 @@ geometric means over shapes b-f, and the issue's targets for the device:
 The measurements of torch and cnnlab alternate over several rounds and each
 keeps its best median, so that the noise of a shared machine hits both alike.
 
-Usage:  python benchmarks/bench_gpu.py [--device cuda] [--reps 10] [--rounds 3] [--only bcdef] [--check]
+Usage:  python benchmarks/bench_gpu.py [--device cuda] [--reps 10] [--rounds 3] [--only bcdef]
+                                       [--threads 2] [--check]
 """
 
 from __future__ import annotations
@@ -149,15 +150,19 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; each op keeps its best median")
     ap.add_argument("--only", default="abcdefg", help="conv shapes to run, e.g. 'bcdef' (default: all)")
     ap.add_argument("--no-pool", action="store_true", help="skip the pooling cases")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--check", action="store_true", help="exit 1 if a target for this device is missed")
     args = ap.parse_args(argv)
     names = [n for n in args.only.replace(",", "") if n in CONV_SHAPES]
     if not names:
         ap.error(f"--only must name shapes among {''.join(CONV_SHAPES)}, got {args.only!r}")
-    if args.reps < 1 or args.rounds < 1:
-        ap.error("--reps and --rounds must be at least 1")
+    if args.reps < 1 or args.rounds < 1 or (args.threads is not None and args.threads < 1):
+        ap.error("--reps, --rounds and --threads must be at least 1")
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import cnnlab
     from cnnlab.gpu import describe_device
