@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import cnnlab.gpu as G
 import cnnlab.ref as ref
 from cnnlab.gpu import _functions
-from strategies import DTYPES, assert_close, conv_cases, pool_cases
+from strategies import DTYPES, assert_agree, assert_close, conv_cases, pool_cases, torch_grads, torch_magnitudes
 
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 
@@ -30,36 +30,6 @@ def _t(a, grad=False):
     return None if a is None else torch.tensor(a, requires_grad=grad)
 
 
-def _grads(fn, inputs, dy):
-    """Output and gradients of fn(*inputs) for the output gradient dy (None where no input)."""
-    leaves = [None if a is None else _t(a, True) for a in inputs]
-    y = fn(*leaves)
-    y.backward(torch.tensor(dy))
-    return y.detach().numpy(), [None if t is None else t.grad.numpy() for t in leaves]
-
-
-def _magnitudes(torch_fn, inputs, dy):
-    """torch_fn and its gradients on |inputs| and |dy| in float64. For a linear op these
-    bound the sums of |terms| that any rounding error is relative to."""
-    absolute = [None if a is None else np.abs(a).astype(np.float64) for a in inputs]
-    return _grads(torch_fn, absolute, np.abs(dy).astype(np.float64))
-
-
-def assert_agree(actual, expected, magnitude, dtype, what=""):
-    """Two float results of a sum of products agree to rounding: max error within
-    2 x (1e-5 in float32, 1e-10 in float64) of the largest sum of |terms|.
-
-    assert_close scales by the largest |expected|, which fails on legitimate float32
-    rounding when the terms cancel (a 1x1 weight gradient of 0.009 summed from 24
-    terms of size ~5 differs by 1e-7 between torch and any other float32 code)."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    tol = 1e-5 if np.dtype(dtype) == np.float32 else 1e-10
-    scale = max(float(np.max(np.abs(magnitude), initial=0.0)), 1e-30)
-    err = float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64)), initial=0.0))
-    assert err <= 2 * tol * scale, f"{what}: max error {err:.3g} > 2 x {tol:g} x {scale:.3g}"
-
-
 # --------------------------------------------------------------------------- convolution
 
 @given(conv_cases())
@@ -68,11 +38,11 @@ def test_conv2d_forward_and_gradients_match_torch_and_ref(case):
     kw = case.kwargs
     ty = F.conv2d(_t(x), _t(w), _t(b), **kw).numpy()
     dy = np.random.default_rng(case.seed + 1).standard_normal(ty.shape).astype(case.dtype)
-    y, grads = _grads(lambda x, w, b: G.conv2d(x, w, b, **kw), (x, w, b), dy)
+    y, grads = torch_grads(lambda x, w, b: G.conv2d(x, w, b, **kw), (x, w, b), dy)
     assert y.dtype == case.dtype and all(g.dtype == case.dtype for g in grads if g is not None)
-    _, tgrads = _grads(lambda x, w, b: F.conv2d(x, w, b, **kw), (x, w, b), dy)
+    _, tgrads = torch_grads(lambda x, w, b: F.conv2d(x, w, b, **kw), (x, w, b), dy)
     ry, rgrads = ref.conv2d(x, w, b, **kw), ref.conv2d_backward(dy, x, w, **kw)
-    my, mgrads = _magnitudes(lambda x, w, b: F.conv2d(x, w, b, **kw), (x, w, b), dy)
+    my, mgrads = torch_magnitudes(lambda x, w, b: F.conv2d(x, w, b, **kw), (x, w, b), dy)
     for what, ours, theirs, refs, mag in zip(("y", "dx", "dw", "db"), (y, *grads), (ty, *tgrads),
                                              (ry, *rgrads), (my, *mgrads)):
         if mag is None:
@@ -91,9 +61,9 @@ def test_conv1d_matches_torch_and_ref(case):
     kw = dict(stride=case.stride[1], padding=pad, dilation=case.dilation[1], groups=case.groups)
     ty = F.conv1d(_t(x), _t(w), _t(b), **kw).numpy()
     dy = np.random.default_rng(case.seed).standard_normal(ty.shape).astype(case.dtype)
-    y, (dx, dw, _) = _grads(lambda x, w, b: G.conv1d(x, w, b, **kw), (x, w, b), dy)
-    _, (tdx, tdw, _) = _grads(lambda x, w, b: F.conv1d(x, w, b, **kw), (x, w, b), dy)
-    my, (mdx, mdw, _) = _magnitudes(lambda x, w, b: F.conv1d(x, w, b, **kw), (x, w, b), dy)
+    y, (dx, dw, _) = torch_grads(lambda x, w, b: G.conv1d(x, w, b, **kw), (x, w, b), dy)
+    _, (tdx, tdw, _) = torch_grads(lambda x, w, b: F.conv1d(x, w, b, **kw), (x, w, b), dy)
+    my, (mdx, mdw, _) = torch_magnitudes(lambda x, w, b: F.conv1d(x, w, b, **kw), (x, w, b), dy)
     assert_agree(y, ty, my, case.dtype, "y")
     assert_agree(y, ref.conv1d(x, w, b, **kw), my, case.dtype, "y vs ref")
     assert_agree(dx, tdx, mdx, case.dtype, "dx")
@@ -114,8 +84,8 @@ def test_benchmark_shapes_in_several_chunks(name, monkeypatch):
     args = (stride, pad, 1, groups)
     ty = F.conv2d(_t(x), _t(w), _t(b), *args).numpy()
     dy = rng.standard_normal(ty.shape).astype(np.float32)
-    y, grads = _grads(lambda x, w, b: G.conv2d(x, w, b, *args), (x, w, b), dy)
-    _, tgrads = _grads(lambda x, w, b: F.conv2d(x, w, b, *args), (x, w, b), dy)
+    y, grads = torch_grads(lambda x, w, b: G.conv2d(x, w, b, *args), (x, w, b), dy)
+    _, tgrads = torch_grads(lambda x, w, b: F.conv2d(x, w, b, *args), (x, w, b), dy)
     assert_close(y, ty, np.float32, "y")
     for g, tg, what in zip(grads, tgrads, ("dx", "dw", "db")):
         assert_close(g, tg, np.float32, what)
@@ -180,11 +150,11 @@ def test_im2col_col2im_match_unfold_fold_and_ref(dtype, k, s, p, d):
     kw = dict(stride=s, padding=p, dilation=d)
     tcols = F.unfold(_t(x), k, **kw)
     dcols = np.random.default_rng(1).standard_normal(tuple(tcols.shape)).astype(dtype)
-    cols, (dx,) = _grads(lambda x: G.im2col(x, k, **kw), (x,), dcols)
+    cols, (dx,) = torch_grads(lambda x: G.im2col(x, k, **kw), (x,), dcols)
     assert_close(cols, tcols.numpy(), dtype, "im2col")
     assert_close(cols, ref.im2col(x, k, **kw), dtype, "im2col vs ref")
     assert_close(dx, F.fold(_t(dcols), (9, 8), k, **kw).numpy(), dtype, "im2col backward = fold")
-    back, (dc,) = _grads(lambda c: G.col2im(c, (9, 8), k, **kw), (cols,), x)
+    back, (dc,) = torch_grads(lambda c: G.col2im(c, (9, 8), k, **kw), (cols,), x)
     assert_close(back, F.fold(tcols, (9, 8), k, **kw).numpy(), dtype, "col2im")
     assert_close(back, ref.col2im(cols, (9, 8), k, **kw), dtype, "col2im vs ref")
     assert_close(dc, tcols.numpy(), dtype, "col2im backward = unfold")
@@ -228,10 +198,10 @@ def test_max_pool2d_matches_torch_and_ref(case, ties):
     if torch.isneginf(ty).any():
         return  # a window entirely in the padding has no arg-max (torch writes its gradient out of bounds)
     dy = np.random.default_rng(case.seed).standard_normal(tuple(ty.shape)).astype(case.dtype)
-    _, (dx,) = _grads(lambda x: G.max_pool2d(x, **kw), (x,), dy)
-    _, (tdx,) = _grads(lambda x: F.max_pool2d(x, **kw), (x,), dy)
+    _, (dx,) = torch_grads(lambda x: G.max_pool2d(x, **kw), (x,), dy)
+    _, (tdx,) = torch_grads(lambda x: F.max_pool2d(x, **kw), (x,), dy)
     # the sums of |dy| routed to each input (same arg-max: x is the same, only widened)
-    _, (mdx,) = _grads(lambda x: F.max_pool2d(x, **kw), (x.astype(np.float64),), np.abs(dy).astype(np.float64))
+    _, (mdx,) = torch_grads(lambda x: F.max_pool2d(x, **kw), (x.astype(np.float64),), np.abs(dy).astype(np.float64))
     assert_agree(dx, tdx, mdx, case.dtype, "dx vs torch")
     assert_agree(dx, ref.max_pool2d_backward(dy, x, **kw), mdx, case.dtype, "dx vs ref")
 
@@ -243,9 +213,9 @@ def test_avg_pool2d_matches_torch_and_ref(case, count_include_pad, divisor):
               ceil_mode=case.ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor)
     ty = F.avg_pool2d(_t(x), **kw).numpy()
     dy = np.random.default_rng(case.seed).standard_normal(ty.shape).astype(case.dtype)
-    y, (dx,) = _grads(lambda x: G.avg_pool2d(x, **kw), (x,), dy)
-    _, (tdx,) = _grads(lambda x: F.avg_pool2d(x, **kw), (x,), dy)
-    my, (mdx,) = _magnitudes(lambda x: F.avg_pool2d(x, **kw), (x,), dy)
+    y, (dx,) = torch_grads(lambda x: G.avg_pool2d(x, **kw), (x,), dy)
+    _, (tdx,) = torch_grads(lambda x: F.avg_pool2d(x, **kw), (x,), dy)
+    my, (mdx,) = torch_magnitudes(lambda x: F.avg_pool2d(x, **kw), (x,), dy)
     assert_agree(y, ty, my, case.dtype, "y vs torch")
     assert_agree(y, ref.avg_pool2d(x, **kw), my, case.dtype, "y vs ref")
     assert_agree(dx, tdx, mdx, case.dtype, "dx vs torch")
@@ -274,8 +244,8 @@ def test_adaptive_avg_pool_matches_torch_and_ref(dtype, size):
     x = np.random.default_rng(0).standard_normal((2, 3, 7, 10)).astype(dtype)
     ty = F.adaptive_avg_pool2d(_t(x), size).numpy()
     dy = np.random.default_rng(1).standard_normal(ty.shape).astype(dtype)
-    y, (dx,) = _grads(lambda x: G.adaptive_avg_pool2d(x, size), (x,), dy)
-    _, (tdx,) = _grads(lambda x: F.adaptive_avg_pool2d(x, size), (x,), dy)
+    y, (dx,) = torch_grads(lambda x: G.adaptive_avg_pool2d(x, size), (x,), dy)
+    _, (tdx,) = torch_grads(lambda x: F.adaptive_avg_pool2d(x, size), (x,), dy)
     assert_close(y, ty, dtype, "y")
     assert_close(y, ref.adaptive_avg_pool2d(x, size), dtype, "y vs ref")
     assert_close(dx, tdx, dtype, "dx")
@@ -300,8 +270,8 @@ def test_local_response_norm_matches_torch_and_ref(dtype, size, alpha, beta, k):
     x = (3 * np.random.default_rng(size).standard_normal((2, 6, 4, 5))).astype(dtype)
     ty = F.local_response_norm(_t(x), size, alpha, beta, k).numpy()
     dy = np.random.default_rng(3).standard_normal(x.shape).astype(dtype)
-    y, (dx,) = _grads(lambda x: G.local_response_norm(x, size, alpha, beta, k), (x,), dy)
-    _, (tdx,) = _grads(lambda x: F.local_response_norm(x, size, alpha, beta, k), (x,), dy)
+    y, (dx,) = torch_grads(lambda x: G.local_response_norm(x, size, alpha, beta, k), (x,), dy)
+    _, (tdx,) = torch_grads(lambda x: F.local_response_norm(x, size, alpha, beta, k), (x,), dy)
     assert_close(y, ty, dtype, "y")
     assert_close(y, ref.local_response_norm(x, size, alpha, beta, k), dtype, "y vs ref")
     assert_close(dx, tdx, dtype, "dx")
