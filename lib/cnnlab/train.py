@@ -479,7 +479,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, *, batch_size: int 
                 logits = out
                 loss = loss_fn(logits, y)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {float(loss)} in epoch {epoch + 1}, batch {i + 1}; "
+                raise FloatingPointError(f"the loss became {loss.item()} in epoch {epoch + 1}, batch {i + 1}; "
                                          f"lower the learning rate (lr={lr})")
             opt.zero_grad(set_to_none=True)
             loss.backward()
