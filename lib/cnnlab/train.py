@@ -117,8 +117,8 @@ def _as_loader(data, batch_size: int, shuffle: bool, generator: torch.Generator 
 
 
 class _MemoryBatches:
-    """Batches of an in-memory :class:`~cnnlab.data.ImageDataset` without per-item calls (same order as a
-    DataLoader with the same generator would not be, but deterministic for a given generator)."""
+    """Batches of an in-memory :class:`~cnnlab.data.ImageDataset` without a call per item: the same
+    batches as a DataLoader would give, faster; the order is fixed by ``generator``."""
 
     def __init__(self, ds, batch_size, shuffle, generator):
         self.ds, self.batch_size, self.shuffle, self.generator = ds, batch_size, shuffle, generator
@@ -142,7 +142,10 @@ def _main_output(out):
 @torch.no_grad()
 def predict(model: nn.Module, data, device=None, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of ``model`` on all of ``data`` and the true labels: ``(N, classes)``, ``(N,)`` on the CPU."""
-    device = _device(device) if device is not None else next(model.parameters()).device
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    device = _device(device)
     loader = _as_loader(data, batch_size, False, None, 0)
     was_training = model.training
     model.eval()
@@ -196,8 +199,6 @@ def plot_confusion_matrix(cm, classes: Sequence[str] | None = None, normalize: b
 
     Returns the matplotlib Figure. ``normalize=True`` shows each row as fractions.
     """
-    from matplotlib.figure import Figure
-
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"cm must be a square matrix, got shape {cm.shape}")
@@ -207,7 +208,7 @@ def plot_confusion_matrix(cm, classes: Sequence[str] | None = None, normalize: b
         raise ValueError(f"classes has {len(classes)} names for a {k}×{k} matrix")
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
     if ax is None:
-        fig = Figure(figsize=(1.0 + 0.45 * k, 0.8 + 0.45 * k), layout="constrained")
+        fig = _new_figure(figsize=(1.0 + 0.45 * k, 0.8 + 0.45 * k), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -225,6 +226,15 @@ def plot_confusion_matrix(cm, classes: Sequence[str] | None = None, normalize: b
                 txt = f"{shown[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
                 ax.text(j, i, txt, ha="center", va="center", fontsize=7,
                         color="white" if shown[i, j] > hi else "black")
+    return fig
+
+
+def _new_figure(**kwargs):
+    """A Figure that a notebook shows once when it is returned (not again by pyplot at the cell's end)."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(**kwargs)
+    plt.close(fig)
     return fig
 
 
@@ -279,9 +289,7 @@ class History:
 
     def plot(self, title: str | None = None):
         """Loss (left) and accuracy (right) per epoch, train and validation. Returns the Figure."""
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(9, 3.4), layout="constrained")
+        fig = _new_figure(figsize=(9, 3.4), layout="constrained")
         ax_loss, ax_acc = fig.subplots(1, 2)
         ep = self.records["epoch"]
         for ax, key, name in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
@@ -446,7 +454,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, *, batch_size: int 
     dev = _device(device)
     model.to(dev)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+    generator = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(7), "little"))
     train_loader = _as_loader(train, batch_size, True, generator, num_workers)
     val_loader = _as_loader(val, max(batch_size, 256), False, None, num_workers) if val is not None else None
     steps = len(train_loader)

@@ -6,8 +6,9 @@ master (MNIST fits digits in 20 of 28 pixels) and made thinner and bolder by
 grey-level erosion/dilation. Every sample then picks a font and a stroke width
 and gets a random affine warp (rotation, shear, scale, aspect, shift), a blur,
 an ink intensity and noise, all vectorised with ``affine_grid``/``grid_sample``:
-70,000 images take seconds. The same ``seed`` gives the same images; the
-``train`` and ``test`` splits use different random streams (same fonts).
+70,000 images take seconds. The same arguments (``seed`` included) give the
+same images; the ``train`` and ``test`` splits use different random streams
+(same fonts).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def glyphs(split: str = "train", n: int | None = None, kind: str = "digits", siz
     size : int
         Side of the square images (28 as MNIST, 32 for LeNet-5).
     seed : int
-        Same seed, same images.
+        Same arguments and seed, same images (a different ``n`` draws a different set).
     fonts : names from :data:`FONTS` (default: all 21)
     transform, target_transform : see :class:`~cnnlab.data.ImageDataset`
 
