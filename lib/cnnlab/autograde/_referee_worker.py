@@ -151,8 +151,58 @@ def _describe(exc: BaseException):
     return {"type": type(exc).__name__, "mro": names, "message": str(exc)[:500], "where": where}
 
 
+class _Unavailable:
+    """What a hidden module hands out: a name that fails when it is used."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return _Unavailable(f"{self._name}.{attr}")
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(f"{self._name} is not available to the answers (it is what the question asks you "
+                           "to write, or it belongs to the tests)")
+
+    def __iter__(self):
+        return iter(())
+
+
+def _hide(prefixes):
+    """Modules the referee hides (their files are not in this sandbox): an
+    import still succeeds, so a notebook that imports them for its own checks
+    runs on, but using one fails with a plain message."""
+    import importlib.abc
+    import importlib.machinery
+    import types
+
+    class Stub(types.ModuleType):
+        def __getattr__(self, attr):
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            return _Unavailable(f"{self.__name__}.{attr}")
+
+    class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, fullname, path=None, target=None):
+            if any(fullname == p or fullname.startswith(p + ".") for p in prefixes):
+                return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+            return None
+
+        def create_module(self, spec):
+            mod = Stub(spec.name)
+            mod.__path__ = []
+            return mod
+
+        def exec_module(self, module):
+            pass
+
+    sys.meta_path.insert(0, Finder())
+
+
 def main():
     fd_in, fd_out = int(sys.argv[1]), int(sys.argv[2])
+    if len(sys.argv) > 3:
+        _hide(json.loads(sys.argv[3]))
     # the student's prints must not reach the protocol: stdout/stderr are not our pipes
     ns = {"__name__": "__main__", "get_ipython": lambda: _Anything(), "display": lambda *a, **k: None}
     while True:

@@ -29,7 +29,7 @@ import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x04000000, 0x08000000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 HOME = "/home/student"
@@ -83,6 +83,7 @@ def _student(req):
     for path in (STAGE, SEED):
         if os.path.isdir(path):
             _check(_libc.umount2(path.encode(), MNT_DETACH), f"umount {path}")
+    _mount("tmpfs", os.path.dirname(STAGE), "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0755")
     _libc.sethostname(b"sandbox", 7)
     init = os.fork()
     if init:

@@ -23,6 +23,7 @@ Each event is returned as a :class:`Fault` with a plain-words reason.
 from __future__ import annotations
 
 import asyncio
+import math
 import json
 import os
 import sys
@@ -206,7 +207,7 @@ class NotebookRun:
             cell = nbformat.from_dict(json.loads(json.dumps(original)))
             if deadline - monotonic() <= 0:
                 return False
-            self.client.timeout = int(max(1, min(self.limits.cell_timeout, deadline - monotonic())))
+            self.client.timeout = max(1, math.ceil(min(self.limits.cell_timeout, deadline - monotonic())))
             try:
                 await asyncio.wait_for(self.client.async_execute_cell(cell, idx, store_history=False),
                                        self.client.timeout + 20)
@@ -242,7 +243,7 @@ class NotebookRun:
                     continue
                 client = self.client
                 client.cell_bytes, client.truncated = 0, False
-                client.timeout = int(max(1, min(self.limits.cell_timeout, deadline - monotonic())))
+                client.timeout = max(1, math.ceil(min(self.limits.cell_timeout, deadline - monotonic())))
                 died = None
                 try:
                     await asyncio.wait_for(client.async_execute_cell(cell, idx,

@@ -570,7 +570,9 @@ def grade_student(job: Job, bundle: Bundle) -> dict:
                                          f"found: {v.reason}")
                     if score is None or ref_points < score:
                         _set_score(cell, ref_points, max_score, f"referee: {v.reason}")
-                        q["reason"] = v.reason if ref_points < max_score else q["reason"]
+                    if ref_points < max_score and v.reason:
+                        q["reason"] = (f"{q['reason']}\nhidden checks: {v.reason}" if q.get("reason")
+                                       else v.reason)
                     if v.diagnosis:
                         q["diagnosis"] = v.diagnosis
                 final, _ = nbutils.determine_grade(cell)

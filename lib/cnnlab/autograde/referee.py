@@ -356,11 +356,12 @@ class WorkerTimeout(BaseException):
 class _Worker:
     """One sandboxed worker process and its two pipes."""
 
-    def __init__(self, sandbox: Sandbox, home: Path, uid, files: dict, seeds: dict):
+    def __init__(self, sandbox: Sandbox, home: Path, uid, files: dict, seeds: dict, hide=()):
         prepare_home(home, files, uid=uid, seeds=seeds)
         r_in, w_in = os.pipe()    # grader -> worker
         r_out, w_out = os.pipe()  # worker -> grader
-        cmd = sandbox.command([sys.executable, "-I", "-c", WORKER_SOURCE, str(r_in), str(w_out)], home, uid=uid)
+        cmd = sandbox.command([sys.executable, "-I", "-c", WORKER_SOURCE, str(r_in), str(w_out),
+                               json.dumps(list(hide))], home, uid=uid)
         self.proc = subprocess.Popen(cmd, pass_fds=(r_in, w_out), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      cwd=str(home) if sandbox.unsafe else None, start_new_session=True)
@@ -523,9 +524,9 @@ def forbidden_in_function(cells: list[tuple[int, str]], function: str, forbidden
         for node in ast.walk(defs[fname]):
             note_imports(node, local)
             if isinstance(node, ast.ImportFrom) and node.module and bad(node.module):
-                hits.append(node.module)
+                hits.append(bad(node.module))
             if isinstance(node, ast.Import):
-                hits += [a.name for a in node.names if bad(a.name)]
+                hits += [bad(a.name) for a in node.names if bad(a.name)]
             if isinstance(node, (ast.Name, ast.Attribute)):
                 d = dotted(node, local)
                 if d and bad(d):
@@ -533,7 +534,7 @@ def forbidden_in_function(cells: list[tuple[int, str]], function: str, forbidden
                 if isinstance(node, ast.Name) and node.id in defs:
                     todo.append(node.id)
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                hits += [f for f in forbidden if "." in f and f in node.value or node.value == f]
+                hits += [f for f in forbidden if ("." in f and f in node.value) or node.value == f]
     return sorted(set(hits))
 
 
@@ -544,8 +545,9 @@ class _Session:
 
     MAX_RESTARTS = 3
 
-    def __init__(self, sandbox: Sandbox, home: Path, uid, files: dict, seeds: dict, cells):
+    def __init__(self, sandbox: Sandbox, home: Path, uid, files: dict, seeds: dict, cells, hide=()):
         self.sandbox, self.home, self.uid, self.files, self.seeds = sandbox, home, uid, files, seeds
+        self.hide = hide
         self.cells = cells
         self.skip: set[int] = set()
         self.worker: _Worker | None = None
@@ -554,7 +556,7 @@ class _Session:
 
     def _start(self) -> bool:
         limits = self.sandbox.limits
-        self.worker = worker = _Worker(self.sandbox, self.home, self.uid, self.files, self.seeds)
+        self.worker = worker = _Worker(self.sandbox, self.home, self.uid, self.files, self.seeds, self.hide)
         deadline = monotonic() + limits.notebook_timeout
         for i, src in self.cells:
             if i in self.skip:
@@ -784,7 +786,7 @@ class Referee:
         limits = self.sandbox.limits
         cells = student_code_cells(nb)
         verdicts: dict[str, Verdict] = {}
-        session = _Session(self.sandbox, home, uid, files or {}, seeds or {}, cells)
+        session = _Session(self.sandbox, home, uid, files or {}, seeds or {}, cells, self.spec.hide)
         try:
             for check in checks:
                 hits = []
