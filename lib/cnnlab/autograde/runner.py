@@ -25,7 +25,6 @@ and the grading settings (``force`` regrades).
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import logging
@@ -34,6 +33,8 @@ import os
 import secrets as _secrets
 import signal
 import sys
+import threading
+import time
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -343,14 +344,25 @@ class Writer:
 # running the jobs
 
 
-def _die_with_parent():
-    """Worker initializer: die when the coordinator dies (kill -9 included)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+def _worker_init(coordinator: int):
+    """Worker initializer: die when the coordinator dies, kill -9 included.
+
+    The workers' parent is multiprocessing's fork server, which outlives the
+    coordinator as long as a worker lives (they hold its pipe), so a thread
+    watches the coordinator itself; the sandboxes die with their worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(coordinator, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, daemon=True, name="coordinator-watch").start()
 
 
 def _preload(bundles) -> list[str]:
@@ -377,7 +389,7 @@ def _local(jobs, bundles, workers):
         if not pending:
             return
         pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx,
-                                   initializer=_die_with_parent)
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         futures = {pool.submit(grade_student, j, bundles[j.assignment]): j for j in pending}
         broken, finished = False, False
         try:
