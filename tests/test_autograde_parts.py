@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def referee(tmp_path_factory):
     course = toy.make_course(tmp_path_factory.mktemp("toy"))
     spec = Spec.load(course / "autograder" / "referee" / "toy.toml", "toy")
-    return Referee(spec, seed=1234, sandbox=Sandbox(Limits(cell_timeout=5, notebook_timeout=30)))
+    return Referee(spec, seed=1234, sandbox=Sandbox(Limits(cell_timeout=3, notebook_timeout=30)))
 
 
 WRONG = "def double(x):\n    return 3 * np.asarray(x)\n"
