@@ -1,0 +1,419 @@
+"""Detect a solution that calls what it was asked to write.
+
+The assignments ask students to write convolution and pooling themselves, so
+a solution function must not call :mod:`cnnlab` (the reference is in there),
+``scipy.signal``/``scipy.ndimage``, or any of torch's convolution, pooling or
+unfold functions.  Two independent checks look for such calls:
+
+* a **static** check walks the function's byte code, and the byte code of every
+  helper function it uses, resolving each global name to the object it is
+  bound to at check time.  It finds aliases (``import cnnlab.ref as r``,
+  ``from torch.nn import functional as Q``, a forbidden function kept as a
+  default argument or in a closure), imports inside the function, and names
+  of forbidden functions assembled as strings next to ``getattr``,
+  ``__import__``, ``eval`` and the like;
+* a **dynamic** check runs the function with tripwires in place: a profile
+  hook that sees every Python and built-in call (so ``getattr(F, 'con' +
+  'v2d')`` is seen when it runs, whatever name it was reached by), a torch
+  dispatch mode that sees every aten operator (``torch.ops.aten.convolution``
+  included) when torch is loaded, and wrappers around the compiled kernels of
+  :mod:`cnnlab.ref`, which a profile hook cannot see.
+
+:func:`static_findings` and :class:`Tripwires` give the raw findings;
+:func:`assert_own_work` runs both and raises :class:`~cnnlab.grading.GradingFailure`
+with a message that names what was used and what is allowed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dis
+import functools
+import inspect
+import os
+import re
+import sys
+import types
+from dataclasses import dataclass, field
+
+from ._core import GradingFailure
+
+#: Modules a ps1/ps2 solution must not use (a module and everything under it).
+FORBIDDEN_MODULES = (
+    "cnnlab",                 # the reference, the torch ops, the graders, the shape helpers
+    "scipy.signal",
+    "scipy.ndimage",
+    "torch.nn.functional",
+    "torch.nn.modules.conv",
+    "torch.nn.modules.pooling",
+    "torch.nn.modules.fold",
+    "torch.nn.grad",
+    "torch.autograd",
+    "torch.func",
+)
+
+#: torch operators (functions, Tensor methods, aten ops) that compute what the
+#: students write: convolution, pooling, sliding windows.
+_TORCH_OP = re.compile(r"^_*(conv|convolution|slow_conv|thnn_conv|mkldnn_conv|cudnn_conv|miopen_conv"
+                       r"|[a-z_]*pool[a-z0-9_]*|unfold|fold|im2col|col2im|backward|grad)")
+
+#: Names that, as string constants next to a dynamic lookup, betray a forbidden call.
+_SUSPECT_STRINGS = re.compile(r"(conv|pool|unfold|fold|im2col|col2im|correlate|convolve|signal|ndimage"
+                              r"|cnnlab|functional|torch|scipy)", re.I)
+_DYNAMIC_LOOKUP = {"getattr", "__import__", "import_module", "eval", "exec", "compile", "globals",
+                   "vars", "__dict__", "__getattribute__", "attrgetter", "methodcaller",
+                   "__builtins__", "modules"}
+_TAMPER = {"setprofile", "settrace", "_getframe", "gettrace", "getprofile"}
+
+# Files of Python functions that must not run while a solution runs.
+_FORBIDDEN_FILE_PARTS = (
+    os.sep + os.path.join("cnnlab", ""),
+    os.sep + os.path.join("scipy", "signal", ""),
+    os.sep + os.path.join("scipy", "ndimage", ""),
+    os.sep + os.path.join("torch", "nn", "functional.py"),
+    os.sep + os.path.join("torch", "nn", "grad.py"),
+    os.sep + os.path.join("torch", "nn", "modules", "conv.py"),
+    os.sep + os.path.join("torch", "nn", "modules", "pooling.py"),
+    os.sep + os.path.join("torch", "nn", "modules", "fold.py"),
+    os.sep + os.path.join("torch", "autograd", ""),
+    os.sep + os.path.join("torch", "func", ""),
+)
+
+_ALLOWED = ("You may use Python and NumPy (np.pad, slicing, np.sum, np.einsum, np.tensordot, reshape, "
+            "sliding_window_view, ...), and your own helper functions, but not cnnlab, scipy.signal, "
+            "scipy.ndimage, or torch's convolution, pooling, unfold or autograd functions")
+
+
+def _module_of(obj) -> str:
+    """The module an object belongs to, as a dotted name ('' when unknown)."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    for candidate in (obj, getattr(obj, "__func__", None), getattr(obj, "py_func", None),
+                      getattr(obj, "func", None) if isinstance(obj, functools.partial) else None):
+        if candidate is None:
+            continue
+        mod = getattr(candidate, "__module__", None)
+        if isinstance(mod, str) and mod:
+            return mod
+    objclass = getattr(obj, "__objclass__", None)
+    if objclass is not None:
+        return getattr(objclass, "__module__", "") or ""
+    return ""
+
+
+def _is_forbidden_module(name: str) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in FORBIDDEN_MODULES)
+
+
+def forbidden_name(obj) -> str | None:
+    """A readable name of ``obj`` if a solution must not use it, else None."""
+    if obj is None or isinstance(obj, (str, bytes, int, float, bool, tuple, list, dict, set)):
+        return None
+    try:
+        mod = _module_of(obj)
+    except Exception:  # noqa: BLE001 - exotic objects: not forbidden
+        return None
+    name = getattr(obj, "__name__", None) or type(obj).__name__
+    if isinstance(obj, types.ModuleType):
+        return mod if _is_forbidden_module(mod) else None
+    if _is_forbidden_module(mod):
+        return f"{mod}.{name}"
+    if mod.startswith("torch") or _objclass_module(obj).startswith("torch"):
+        if isinstance(name, str) and _TORCH_OP.match(name):
+            return f"torch {name}"
+    return None
+
+
+def _objclass_module(obj) -> str:
+    oc = getattr(obj, "__objclass__", None)
+    if oc is None:
+        owner = getattr(obj, "__self__", None)
+        oc = owner if isinstance(owner, type) else type(owner)
+    mod = getattr(oc, "__module__", "")
+    return mod if isinstance(mod, str) else ""
+
+
+# --------------------------------------------------------------------------
+# static check
+# --------------------------------------------------------------------------
+
+def _is_user_function(obj, user_files) -> bool:
+    code = getattr(obj, "__code__", None)
+    return isinstance(obj, types.FunctionType) and code is not None and code.co_filename in user_files
+
+
+def _user_files(fn) -> set:
+    """Files that hold the student's code: the function's own file and every
+    file of functions defined in its global namespace outside any library."""
+    files = {fn.__code__.co_filename}
+    libdirs = _library_dirs()
+    for v in list(getattr(fn, "__globals__", {}).values()):
+        code = getattr(v, "__code__", None)
+        if isinstance(v, types.FunctionType) and code is not None:
+            if not code.co_filename.startswith(libdirs):
+                files.add(code.co_filename)
+    return files
+
+
+@functools.lru_cache(maxsize=1)
+def _library_dirs() -> tuple:
+    import sysconfig
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        p = sysconfig.get_paths().get(key)
+        if p:
+            dirs.add(p)
+    dirs.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # cnnlab itself
+    return tuple(sorted(d.rstrip(os.sep) + os.sep for d in dirs if d))
+
+
+@dataclass
+class _Walk:
+    user_files: set
+    findings: list = field(default_factory=list)
+    seen: set = field(default_factory=set)
+
+    def add(self, what: str, where: str):
+        item = f"{what} (in {where})"
+        if item not in self.findings:
+            self.findings.append(item)
+
+    def value(self, obj, label: str, where: str):
+        """Check one object the code can reach."""
+        bad = forbidden_name(obj)
+        if bad:
+            self.add(bad if bad == label else f"{bad}, through the name {label!r}", where)
+            return
+        if isinstance(obj, functools.partial):
+            self.value(obj.func, label, where)
+        elif isinstance(obj, types.MethodType):
+            self.value(obj.__func__, label, where)
+        elif _is_user_function(obj, self.user_files):
+            self.function(obj)
+        elif inspect.isclass(obj) and getattr(obj, "__module__", None) == "__main__":
+            for attr in vars(obj).values():
+                f = getattr(attr, "__func__", attr)
+                if _is_user_function(f, self.user_files):
+                    self.function(f)
+
+    def function(self, fn):
+        if id(fn) in self.seen:
+            return
+        self.seen.add(id(fn))
+        cells = {}
+        if fn.__closure__:
+            for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+                try:
+                    cells[name] = cell.cell_contents
+                except ValueError:
+                    pass
+        for default in list(fn.__defaults__ or ()) + list((fn.__kwdefaults__ or {}).values()):
+            self.value(default, f"a default argument of {fn.__name__}", fn.__name__)
+        self.code(fn.__code__, fn.__globals__, cells, fn.__name__)
+
+    def code(self, code, globs, cells, where):
+        chain_obj, chain_name, have = None, "", False
+        import_module = None
+        for ins in dis.get_instructions(code):
+            op, arg = ins.opname, ins.argval
+            if op in ("LOAD_GLOBAL", "LOAD_NAME"):
+                if arg in globs:
+                    chain_obj, have = globs[arg], True
+                elif hasattr(builtins, arg):
+                    chain_obj, have = getattr(builtins, arg), True
+                else:
+                    have = False
+                chain_name = arg
+                if have:
+                    self.value(chain_obj, chain_name, where)
+            elif op in ("LOAD_DEREF", "LOAD_CLASSDEREF") and arg in cells:
+                chain_obj, chain_name, have = cells[arg], arg, True
+                self.value(chain_obj, chain_name, where)
+            elif op in ("LOAD_ATTR", "LOAD_METHOD") and have:
+                chain_name = f"{chain_name}.{arg}"
+                try:
+                    chain_obj = getattr(chain_obj, arg)
+                except Exception:  # noqa: BLE001 - attribute made at run time: the tripwires see it
+                    have = False
+                    continue
+                self.value(chain_obj, chain_name, where)
+            elif op == "IMPORT_NAME":
+                import_module = arg
+                if _is_forbidden_module(arg):
+                    self.add(f"import {arg}", where)
+                have = False
+            elif op == "IMPORT_FROM" and import_module:
+                full = f"{import_module}.{arg}"
+                if _is_forbidden_module(full) or _is_forbidden_module(import_module):
+                    self.add(f"from {import_module} import {arg}", where)
+                mod = sys.modules.get(import_module)
+                if mod is not None and hasattr(mod, arg):
+                    self.value(getattr(mod, arg), f"{import_module}.{arg}", where)
+                have = False
+            else:
+                have = False
+        names = set(code.co_names) | set(code.co_varnames) | set(code.co_freevars)
+        strings = [c for c in code.co_consts if isinstance(c, str)]
+        if names & _DYNAMIC_LOOKUP:
+            for s in strings:
+                if _SUSPECT_STRINGS.search(s) and s != code.co_consts[0]:
+                    self.add(f"a name looked up from the string {s[:40]!r} with "
+                             f"{', '.join(sorted(names & _DYNAMIC_LOOKUP))}", where)
+        if names & _TAMPER:
+            self.add(f"{', '.join(sorted(names & _TAMPER))} (changing the interpreter's "
+                     "tracing or inspecting the grader's frames)", where)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                self.code(const, globs, {}, where if const.co_name.startswith("<") else const.co_name)
+
+
+def static_findings(fn) -> list[str]:
+    """What forbidden things ``fn`` (and the helper functions it calls) refers to.
+
+    Returns a list of readable findings such as
+    ``"cnnlab.ref._conv.conv2d, through the name 'r.conv2d' (in conv2d_loop)"``;
+    empty when nothing forbidden is referenced.
+    """
+    fn = inspect.unwrap(getattr(fn, "__func__", fn))
+    if not isinstance(fn, types.FunctionType):
+        bad = forbidden_name(fn)
+        return [bad] if bad else []
+    walk = _Walk(user_files=_user_files(fn))
+    walk.function(fn)
+    out = []
+    for f in walk.findings:  # 'r' is implied by 'r.conv2d': keep the longer
+        m = re.search(r"through the name '([^']+)'", f)
+        if m and any(f"through the name '{m.group(1)}." in g for g in walk.findings):
+            continue
+        out.append(f)
+    return out
+
+
+# --------------------------------------------------------------------------
+# dynamic check
+# --------------------------------------------------------------------------
+
+def _forbidden_file(path: str) -> bool:
+    return any(part in path for part in _FORBIDDEN_FILE_PARTS)
+
+
+class Tripwires:
+    """Run a function and record every forbidden call it makes.
+
+    >>> tw = Tripwires()
+    >>> y = tw.run(student_conv, x, w)
+    >>> tw.calls            # e.g. ['torch conv2d', 'cnnlab/ref/_conv.py: conv2d']
+    """
+
+    def __init__(self):
+        self.calls: list[str] = []
+        self._base = None
+
+    def _note(self, what: str):
+        if what not in self.calls:
+            self.calls.append(what)
+
+    def _profile(self, frame, event, arg):
+        try:
+            self._event(frame, event, arg)
+        except Exception:  # noqa: BLE001 - a profile hook must never break the student's code
+            pass
+
+    def _event(self, frame, event, arg):
+        if event == "call":
+            path = frame.f_code.co_filename
+            caller = frame.f_back
+            if (_forbidden_file(path) and not (caller is not None and _forbidden_file(caller.f_code.co_filename))
+                    and not self._importing(frame)):
+                short = path.split(os.sep + "site-packages" + os.sep)[-1].split(os.sep + "lib" + os.sep)[-1]
+                self._note(f"{frame.f_code.co_name} from {short}")
+        elif event == "c_call":
+            bad = forbidden_name(arg)
+            if bad:
+                self._note(bad)
+
+    def _importing(self, frame) -> bool:
+        """Whether ``frame`` runs as part of an import (module code on the stack
+        between it and the call under test): importing torch is not a call."""
+        f = frame
+        while f is not None and f is not self._base:
+            if f.f_code.co_name == "<module>":
+                return True
+            f = f.f_back
+        return False
+
+    def _patch_kernels(self):
+        """Wrap numba-compiled functions of loaded cnnlab modules (a profile
+        hook does not see calls into compiled code)."""
+        patched = []
+        for name, mod in list(sys.modules.items()):
+            if not (name == "cnnlab" or name.startswith("cnnlab.")) or name.startswith("cnnlab.grading"):
+                continue
+            for attr, val in list(vars(mod).items()):
+                if hasattr(val, "py_func") and callable(val):
+                    patched.append((mod, attr, val))
+                    setattr(mod, attr, self._tripwire(val, f"{name}.{attr}"))
+        return patched
+
+    def _tripwire(self, func, label):
+        def wire(*args, **kwargs):
+            self._note(label)
+            return func(*args, **kwargs)
+        return wire
+
+    def run(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` with the tripwires in place; returns its result."""
+        patched = self._patch_kernels()
+        mode = _dispatch_mode(self) if "torch" in sys.modules else None
+        old = sys.getprofile()
+        self._base = sys._getframe()
+        try:
+            if mode is not None:
+                mode.__enter__()
+            try:
+                sys.setprofile(self._profile)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    sys.setprofile(old)
+            finally:
+                if mode is not None:
+                    mode.__exit__(None, None, None)
+        finally:
+            for mod, attr, val in patched:
+                setattr(mod, attr, val)
+
+
+def _dispatch_mode(tw: Tripwires):
+    """A torch dispatch mode that records forbidden aten operators."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types_, args=(), kwargs=None):
+            name = getattr(getattr(func, "overloadpacket", func), "__name__", str(func))
+            if _TORCH_OP.match(name):
+                tw._note(f"torch operator aten.{name}")
+            return func(*args, **(kwargs or {}))
+
+    return _Watch()
+
+
+# --------------------------------------------------------------------------
+# the check the notebooks call
+# --------------------------------------------------------------------------
+
+def own_work_message(fname: str, found: list[str]) -> str:
+    listed = "\n".join(f"  - {f}" for f in found[:6])
+    return (f"{fname} uses what this question asks you to write yourself:\n{listed}\n"
+            f"{_ALLOWED}. This question scores 0 until you remove that.")
+
+
+def assert_own_work(fn, name: str | None = None) -> None:
+    """Raise :class:`GradingFailure` if ``fn`` refers to a forbidden function (static check).
+
+    The dynamic check runs with every call the graders make (see ``_core.call``).
+    """
+    fname = name or getattr(fn, "__name__", "your function")
+    found = static_findings(fn)
+    if found:
+        raise GradingFailure(own_work_message(fname, found), "forbidden", fatal=True)

@@ -1,0 +1,206 @@
+"""Typical mistakes, written into the reference solutions as small patches.
+
+Each entry is a wrong submission: the reference solution of one cell with a
+patch (``(old, new)``: ``old`` occurs exactly once), the test cells that must
+then fail (every other test cell keeps full marks), and what the message of
+the first failing cell must say -- by default the title of the fingerprint
+``key`` from ``cnnlab.grading`` ("Most likely: <title>").  The tests run each
+one in-process, and pack them into a few real ``nbgrader autograde`` runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nbharness import BODY  # an ``old`` that stands for everything between the solution markers
+
+
+@dataclass(frozen=True)
+class WrongSubmission:
+    ps: str
+    key: str                       # the fingerprint (or special message) the diagnosis must name
+    cell: str                      # grade_id of the patched solution cell
+    patches: tuple                 # ((old, new), ...)
+    fails: tuple                   # grade_ids of the test cells that must fail
+    message: str | None = None     # substring of the first failing cell's output (default: the key's title)
+    where: str | None = None       # the failing cell whose output holds the message (default fails[0])
+    extra: dict = field(default_factory=dict)  # more patched cells {grade_id: ((old, new), ...)}
+
+    @property
+    def name(self) -> str:
+        return f"{self.ps}-{self.key}-{self.cell}"
+
+
+W = WrongSubmission
+PAD_LINE = "    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))\n"
+FIRST = "    N, C, H, W = x.shape\n"
+
+PS1 = [
+    # ---- output_size
+    W("ps1", "size_off_by_one", "output_size", (("return span // stride + 1", "return span // stride"),), ("q1a",)),
+    W("ps1", "size_padding_once", "output_size",
+      (("span = n - f + 2 * padding", "span = n - f + padding"),), ("q1a", "q1b")),
+    W("ps1", "size_padding_ignored", "output_size",
+      (("span = n - f + 2 * padding", "span = n - f"),), ("q1a", "q1b")),
+    W("ps1", "size_stride_ignored", "output_size",
+      (("return span // stride + 1", "return span + 1"),), ("q1a",)),
+    W("ps1", "size_plus_filter", "output_size",
+      (("span = n - f + 2 * padding", "span = n + f + 2 * padding"),), ("q1a", "q1b")),
+    W("ps1", "size_no_error", "output_size",
+      (("    if span % stride != 0:\n", "    if False:\n"),), ("q1b",)),
+    W("ps1", "size_float", "output_size", (("return span // stride + 1", "return span / stride + 1"),), ("q1a",),
+      message="a size must be an int"),
+    # ---- conv2d_loop
+    W("ps1", "flipped_kernel", "conv2d_loop",
+      (("np.sum(window * w[k])", "np.sum(window * w[k, :, ::-1, ::-1])"),), ("q2a", "q2b", "q3"),
+      message="conv2d_loop(x, top-left filter) is wrong"),
+    W("ps1", "flipped_kernel", "conv2d_im2col",
+      (("y = w.reshape(K, -1) @ cols", "y = w[:, :, ::-1, ::-1].reshape(K, -1) @ cols"),), ("q5a", "q6a")),
+    W("ps1", "kernel_transposed", "conv2d_loop",
+      (("np.sum(window * w[k])", "np.sum(window * w[k].transpose(0, 2, 1))"),), ("q2a", "q2b", "q3"),
+      where="q2b"),
+    W("ps1", "bias_missing", "conv2d_loop",
+      (("            if b is not None:\n                y[n, k] += b[k]\n", ""),), ("q2a", "q2b", "q3"),
+      message="conv2d_loop(x, w, b=[100]) is wrong", where="q2a"),
+    W("ps1", "bias_missing", "conv2d_im2col",
+      (("    if b is not None:\n        y = y + b[:, None]\n", ""),), ("q5a",), where="q5a",
+      message="conv2d_im2col(x, w, b=[100]) is wrong"),
+    W("ps1", "bias_per_pixel", "conv2d_loop",
+      (("np.sum(window * w[k])", "np.sum(window * w[k] + (0 if b is None else b[k]))"),
+       ("            if b is not None:\n                y[n, k] += b[k]\n", "")), ("q2a", "q2b", "q3"), where="q2b"),
+    W("ps1", "bias_per_channel", "conv2d_loop",
+      (("                    y[n, k, i, j] = np.sum(window * w[k])\n",
+        "                    for c in range(C):\n"
+        "                        y[n, k, i, j] += np.sum(window[c] * w[k, c]) + (0 if b is None else b[k])\n"),
+       ("            if b is not None:\n                y[n, k] += b[k]\n", "")), ("q2a", "q2b", "q3"), where="q2b"),
+    W("ps1", "padding_ignored", "conv2d_loop", ((FIRST, "    padding = 0\n" + FIRST),), ("q2b", "q3")),
+    W("ps1", "padding_twice", "conv2d_loop", ((FIRST, "    padding = 2 * padding\n" + FIRST),), ("q2b", "q3")),
+    W("ps1", "padding_one_side", "conv2d_loop",
+      (("(padding, padding), (padding, padding)", "(padding, 0), (padding, 0)"),
+       ("OH = (H - R + 2 * padding)", "OH = (H - R + padding)"),
+       ("OW = (W - S + 2 * padding)", "OW = (W - S + padding)")), ("q2b", "q3")),
+    W("ps1", "stride_ignored", "conv2d_loop", ((FIRST, "    stride = 1\n" + FIRST),), ("q2b", "q3")),
+    W("ps1", "stride_not_applied_to_window", "conv2d_loop",
+      (("xp[n, :, i * stride:i * stride + R, j * stride:j * stride + S]", "xp[n, :, i:i + R, j:j + S]"),),
+      ("q2b", "q3")),
+    W("ps1", "channels_overwrite", "conv2d_loop",
+      (("                    y[n, k, i, j] = np.sum(window * w[k])\n",
+        "                    for c in range(C):\n"
+        "                        y[n, k, i, j] = np.sum(window[c] * w[k, c])\n"),), ("q2a", "q2b", "q3"),
+      message="filter 0 (sums both channels) is wrong", where="q2a"),
+    W("ps1", "output_channels_last", "conv2d_loop",
+      (("np.zeros((N, K, OH, OW)", "np.zeros((N, OH, OW, K)"), ("y[n, k, i, j] = ", "y[n, i, j, k] = "),
+       ("y[n, k] += b[k]", "y[n, :, :, k] += b[k]")), ("q2a", "q2b", "q3"), where="q2b"),
+    W("ps1", "output_hw_swapped", "conv2d_loop",
+      (("np.zeros((N, K, OH, OW)", "np.zeros((N, K, OW, OH)"), ("y[n, k, i, j] = ", "y[n, k, j, i] = ")),
+      ("q2a", "q2b", "q3"), where="q2b"),
+    W("ps1", "output_one_short", "conv2d_loop",
+      (("OH = (H - R + 2 * padding) // stride + 1", "OH = (H - R + 2 * padding) // stride"),
+       ("OW = (W - S + 2 * padding) // stride + 1", "OW = (W - S + 2 * padding) // stride")),
+      ("q2a", "q2b", "q3"), where="q2b"),
+    W("ps1", "batch_first_image", "conv2d_loop", (("window = xp[n, :,", "window = xp[0, :,"),), ("q2a", "q2b", "q3")),
+    W("ps1", "dtype", "conv2d_loop", (("np.zeros((N, K, OH, OW), dtype=x.dtype)", "np.zeros((N, K, OH, OW))"),),
+      ("q2a", "q2b", "q3"), message="dtype=x.dtype", where="q2b"),
+    # ---- conv2d_grouped
+    W("ps1", "group_mapping", "conv2d_grouped",
+      ((BODY, "    C = x.shape[1]\n"
+              "    K = w.shape[0]\n"
+              "    Cg = C // groups\n"
+              "    outs = []\n"
+              "    for k in range(K):\n"
+              "        g = k % groups\n"
+              "        bk = None if b is None else b[k:k + 1]\n"
+              "        outs.append(conv2d_loop(x[:, g * Cg:(g + 1) * Cg], w[k:k + 1], bk, stride, padding))\n"
+              "    return np.concatenate(outs, axis=1)\n"),), ("q3",)),
+    W("ps1", "group_first_only", "conv2d_grouped", (("x[:, g * Cg:(g + 1) * Cg]", "x[:, :Cg]"),), ("q3",)),
+    # ---- im2col
+    W("ps1", "im2col_rows_channels_last", "im2col",
+      (("np.empty((N, C, R, S, OH, OW)", "np.empty((N, R, S, C, OH, OW)"), ("cols[:, :, r, s] =", "cols[:, r, s] =")),
+      ("q4", "q5a")),
+    W("ps1", "im2col_rows_transposed", "im2col",
+      (("np.empty((N, C, R, S, OH, OW)", "np.empty((N, C, S, R, OH, OW)"), ("cols[:, :, r, s] =", "cols[:, :, s, r] =")),
+      ("q4", "q5a", "q6a")),
+    W("ps1", "im2col_columns_column_major", "im2col",
+      (("np.empty((N, C, R, S, OH, OW)", "np.empty((N, C, R, S, OW, OH)"),
+       ("s:s + stride * OW:stride]", "s:s + stride * OW:stride].transpose(0, 1, 3, 2)")), ("q4", "q5a", "q6a")),
+    W("ps1", "im2col_transposed", "im2col",
+      (("return cols.reshape(N, C * R * S, OH * OW)", "return cols.reshape(N, C * R * S, OH * OW).transpose(0, 2, 1)"),),
+      ("q4", "q5a", "q5b", "q6a")),
+    W("ps1", "im2col_cs231n_layout", "im2col",
+      (("return cols.reshape(N, C * R * S, OH * OW)",
+        "return cols.reshape(N, C * R * S, OH * OW).transpose(1, 0, 2).reshape(C * R * S, N * OH * OW)"),),
+      ("q4", "q5a")),
+    W("ps1", "padding_ignored", "im2col", ((FIRST, "    padding = 0\n" + FIRST),), ("q4", "q5a", "q5b"),
+      where="q4"),
+    W("ps1", "padding_twice", "im2col", ((FIRST, "    padding = 2 * padding\n" + FIRST),), ("q4", "q5a", "q5b"),
+      where="q4"),
+    W("ps1", "stride_ignored", "im2col", ((FIRST, "    stride = 1\n" + FIRST),), ("q4", "q5a", "q5b"), where="q4"),
+    # ---- conv2d_im2col
+    W("ps1", "reshape_without_transpose", "conv2d_im2col",
+      (("    y = w.reshape(K, -1) @ cols                      # (N, K, OH*OW)\n",
+        "    cols2 = cols.transpose(1, 0, 2).reshape(C * R * S, N * OH * OW)\n"
+        "    y = w.reshape(K, -1) @ cols2                     # (K, N*OH*OW)\n"),), ("q5a",)),
+    W("ps1", "flatten_order_mismatch", "conv2d_im2col",
+      (("y = w.reshape(K, -1) @ cols", "y = w.transpose(0, 2, 3, 1).reshape(K, -1) @ cols"),), ("q5a",)),
+    W("ps1", "not_vectorised", "conv2d_im2col",
+      ((BODY, "    N, C, H, W = x.shape\n"
+              "    K, _, R, S = w.shape\n"
+              "    OH = (H - R + 2 * padding) // stride + 1\n"
+              "    OW = (W - S + 2 * padding) // stride + 1\n"
+              "    cols = im2col(x, R, S, stride, padding)\n"
+              "    y = np.zeros((N, K, OH, OW), dtype=x.dtype)\n"
+              "    for n in range(N):\n"
+              "        for k in range(K):\n"
+              "            for p in range(OH * OW):\n"
+              "                y[n, k, p // OW, p % OW] = w[k].reshape(-1) @ cols[n, :, p]\n"
+              "            if b is not None:\n"
+              "                y[n, k] += b[k]\n"
+              "    return y\n"),), ("q5b",), message="is not vectorised"),
+    # ---- convolve2d and is_flip_invariant
+    W("ps1", "no_flip", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel"),), ("q6a",),
+      message="convolve2d(image, [[1, 2], [3, 4]]) is wrong"),
+    W("ps1", "flip_rows_only", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel[::-1, :]"),), ("q6a",),
+),
+    W("ps1", "flip_columns_only", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel[:, ::-1]"),),
+      ("q6a",)),
+    W("ps1", "transpose_not_rotate", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel.T"),),
+      ("q6a",)),
+    W("ps1", "full_mode", "convolve2d",
+      (("flipped[None, None])[0, 0]", "flipped[None, None], padding=max(kernel.shape) - 1)[0, 0]"),), ("q6a",),
+      message="has shape"),
+    W("ps1", "same_mode", "convolve2d",
+      (("flipped[None, None])[0, 0]", "flipped[None, None], padding=(kernel.shape[0] - 1) // 2)[0, 0]"),), ("q6a",),
+      message="has shape"),
+    W("ps1", "symmetric_not_rotation", "convolve2d",
+      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel.T)"),), ("q6b",),
+      message="rotates to"),
+    W("ps1", "left_right_only", "convolve2d",
+      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel[:, ::-1])"),), ("q6b",),
+      message="rotates to"),
+    W("ps1", "up_down_only", "convolve2d",
+      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel[::-1, :])"),), ("q6b",),
+      message="rotates to"),
+    W("ps1", "always_true", "convolve2d",
+      (("return bool(np.array_equal(kernel, kernel[::-1, ::-1]))", "return True"),), ("q6b",), message="rotates to"),
+    W("ps1", "always_false", "convolve2d",
+      (("return bool(np.array_equal(kernel, kernel[::-1, ::-1]))", "return False"),), ("q6b",),
+      message="a box blur is the same"),
+    # ---- calling what the question asks to write
+    W("ps1", "forbidden", "conv2d_im2col",
+      ((BODY, "    import cnnlab.ref as r\n"
+              "    return r.conv2d(x, w, b, stride, padding)\n"),), ("q5a", "q5b", "q6a"),
+      message="uses what this question asks you to write yourself"),
+    W("ps1", "forbidden", "conv2d_loop",
+      (("def conv2d_loop(", "from torch.nn import functional as Q\nimport torch\n\n\ndef conv2d_loop("),
+       (BODY, "    t = torch.from_numpy\n"
+              "    bb = None if b is None else t(b)\n"
+              "    return Q.conv2d(t(x), t(w), bb, stride=stride, padding=padding).numpy()\n")),
+      ("q2a", "q2b", "q3"), message="torch.nn.functional", where="q2a"),
+    W("ps1", "forbidden", "convolve2d",
+      (("    flipped = kernel[::-1, ::-1]\n    return conv2d_im2col(image[None, None], flipped[None, None])[0, 0]\n",
+        "    lib = __import__('scipy.' + 'sig' + 'nal', fromlist=['x'])\n"
+        "    return getattr(lib, ''.join(['con', 'volve', '2d']))(image, kernel, 'valid')\n"),),
+      ("q6a",), message="uses what this question asks you to write yourself"),
+]
+
+ALL = PS1
