@@ -53,7 +53,7 @@ PS1 = [
     # ---- conv2d_loop
     W("ps1", "flipped_kernel", "conv2d_loop",
       (("np.sum(window * w[k])", "np.sum(window * w[k, :, ::-1, ::-1])"),), ("q2a", "q2b", "q3"),
-      message="conv2d_loop(x, top-left filter) is wrong"),
+),
     W("ps1", "flipped_kernel", "conv2d_im2col",
       (("y = w.reshape(K, -1) @ cols", "y = w[:, :, ::-1, ::-1].reshape(K, -1) @ cols"),), ("q5a", "q6a")),
     W("ps1", "kernel_transposed", "conv2d_loop",
@@ -61,10 +61,9 @@ PS1 = [
       where="q2b"),
     W("ps1", "bias_missing", "conv2d_loop",
       (("            if b is not None:\n                y[n, k] += b[k]\n", ""),), ("q2a", "q2b", "q3"),
-      message="conv2d_loop(x, w, b=[100]) is wrong", where="q2a"),
+      where="q2a"),
     W("ps1", "bias_missing", "conv2d_im2col",
-      (("    if b is not None:\n        y = y + b[:, None]\n", ""),), ("q5a",), where="q5a",
-      message="conv2d_im2col(x, w, b=[100]) is wrong"),
+      (("    if b is not None:\n        y = y + b[:, None]\n", ""),), ("q5a",)),
     W("ps1", "bias_per_pixel", "conv2d_loop",
       (("np.sum(window * w[k])", "np.sum(window * w[k] + (0 if b is None else b[k]))"),
        ("            if b is not None:\n                y[n, k] += b[k]\n", "")), ("q2a", "q2b", "q3"), where="q2b"),
@@ -87,7 +86,7 @@ PS1 = [
       (("                    y[n, k, i, j] = np.sum(window * w[k])\n",
         "                    for c in range(C):\n"
         "                        y[n, k, i, j] = np.sum(window[c] * w[k, c])\n"),), ("q2a", "q2b", "q3"),
-      message="filter 0 (sums both channels) is wrong", where="q2a"),
+      where="q2a"),
     W("ps1", "output_channels_last", "conv2d_loop",
       (("np.zeros((N, K, OH, OW)", "np.zeros((N, OH, OW, K)"), ("y[n, k, i, j] = ", "y[n, i, j, k] = "),
        ("y[n, k] += b[k]", "y[n, :, :, k] += b[k]")), ("q2a", "q2b", "q3"), where="q2b"),
@@ -157,8 +156,7 @@ PS1 = [
               "                y[n, k] += b[k]\n"
               "    return y\n"),), ("q5b",), message="is not vectorised"),
     # ---- convolve2d and is_flip_invariant
-    W("ps1", "no_flip", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel"),), ("q6a",),
-      message="convolve2d(image, [[1, 2], [3, 4]]) is wrong"),
+    W("ps1", "no_flip", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel"),), ("q6a",)),
     W("ps1", "flip_rows_only", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel[::-1, :]"),), ("q6a",),
 ),
     W("ps1", "flip_columns_only", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel[:, ::-1]"),),
@@ -166,25 +164,19 @@ PS1 = [
     W("ps1", "transpose_not_rotate", "convolve2d", (("flipped = kernel[::-1, ::-1]", "flipped = kernel.T"),),
       ("q6a",)),
     W("ps1", "full_mode", "convolve2d",
-      (("flipped[None, None])[0, 0]", "flipped[None, None], padding=max(kernel.shape) - 1)[0, 0]"),), ("q6a",),
-      message="has shape"),
+      (("flipped[None, None])[0, 0]", "flipped[None, None], padding=max(kernel.shape) - 1)[0, 0]"),), ("q6a",)),
     W("ps1", "same_mode", "convolve2d",
-      (("flipped[None, None])[0, 0]", "flipped[None, None], padding=(kernel.shape[0] - 1) // 2)[0, 0]"),), ("q6a",),
-      message="has shape"),
+      (("flipped[None, None])[0, 0]", "flipped[None, None], padding=(kernel.shape[0] - 1) // 2)[0, 0]"),), ("q6a",)),
     W("ps1", "symmetric_not_rotation", "convolve2d",
-      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel.T)"),), ("q6b",),
-      message="rotates to"),
+      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel.T)"),), ("q6b",)),
     W("ps1", "left_right_only", "convolve2d",
-      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel[:, ::-1])"),), ("q6b",),
-      message="rotates to"),
+      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel[:, ::-1])"),), ("q6b",)),
     W("ps1", "up_down_only", "convolve2d",
-      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel[::-1, :])"),), ("q6b",),
-      message="rotates to"),
+      (("np.array_equal(kernel, kernel[::-1, ::-1])", "np.array_equal(kernel, kernel[::-1, :])"),), ("q6b",)),
     W("ps1", "always_true", "convolve2d",
-      (("return bool(np.array_equal(kernel, kernel[::-1, ::-1]))", "return True"),), ("q6b",), message="rotates to"),
+      (("return bool(np.array_equal(kernel, kernel[::-1, ::-1]))", "return True"),), ("q6b",)),
     W("ps1", "always_false", "convolve2d",
-      (("return bool(np.array_equal(kernel, kernel[::-1, ::-1]))", "return False"),), ("q6b",),
-      message="a box blur is the same"),
+      (("return bool(np.array_equal(kernel, kernel[::-1, ::-1]))", "return False"),), ("q6b",)),
     # ---- calling what the question asks to write
     W("ps1", "forbidden", "conv2d_im2col",
       ((BODY, "    import cnnlab.ref as r\n"
@@ -195,7 +187,7 @@ PS1 = [
        (BODY, "    t = torch.from_numpy\n"
               "    bb = None if b is None else t(b)\n"
               "    return Q.conv2d(t(x), t(w), bb, stride=stride, padding=padding).numpy()\n")),
-      ("q2a", "q2b", "q3"), message="torch.nn.functional", where="q2a"),
+      ("q2a", "q2b", "q3"), message="through the name 'Q.conv2d'", where="q2a"),
     W("ps1", "forbidden", "convolve2d",
       (("    flipped = kernel[::-1, ::-1]\n    return conv2d_im2col(image[None, None], flipped[None, None])[0, 0]\n",
         "    lib = __import__('scipy.' + 'sig' + 'nal', fromlist=['x'])\n"
@@ -204,3 +196,101 @@ PS1 = [
 ]
 
 ALL = PS1
+
+MAXB_BODY = ("    N, C, H, W = x.shape\n"
+             "    _, _, OH, OW = dout.shape\n"
+             "    dx = np.zeros_like(x)\n"
+             "    for i in range(OH):\n"
+             "        for j in range(OW):\n"
+             "            rows = slice(i * stride, i * stride + pool_size)\n"
+             "            cols = slice(j * stride, j * stride + pool_size)\n"
+             "            window = x[:, :, rows, cols]\n"
+             "{mask}"
+             "            dx[:, :, rows, cols] {op} mask * dout[:, :, i:i + 1, j:j + 1]\n"
+             "    return dx\n")
+FIRST_MASK = ("            flat = window.reshape(N, C, -1)\n"
+              "            first = np.arange(flat.shape[2]) == flat.argmax(axis=2)[..., None]\n"
+              "            mask = first.reshape(window.shape)\n")
+
+PS2 = [
+    # ---- max pooling forward
+    W("ps2", "avg_instead_of_max", "max_pool_forward", (("window.max(axis=(2, 3))", "window.mean(axis=(2, 3))"),),
+      ("q1",)),
+    W("ps2", "pool_stride_is_size", "max_pool_forward", ((FIRST, "    stride = pool_size\n" + FIRST),), ("q1",)),
+    W("ps2", "pool_stride_ignored", "max_pool_forward", ((FIRST, "    stride = 1\n" + FIRST),), ("q1",)),
+    W("ps2", "max_of_abs", "max_pool_forward",
+      (("window.max(axis=(2, 3))", "np.abs(window).max(axis=(2, 3))"),), ("q1",)),
+    # ---- max pooling backward
+    W("ps2", "max_grad_not_accumulated", "max_pool_backward",
+      (("dx[n, c, r0 + r, s0 + s] += dout", "dx[n, c, r0 + r, s0 + s] = dout"),), ("q2b",)),
+    W("ps2", "max_grad_not_accumulated", "max_pool_backward",
+      ((BODY, MAXB_BODY.format(mask=FIRST_MASK, op="=")),), ("q2b",)),
+    W("ps2", "max_grad_all_ties", "max_pool_backward",
+      ((BODY, MAXB_BODY.format(mask="            mask = window == window.max(axis=(2, 3), keepdims=True)\n",
+                               op="+=")),), ("q2b",)),
+    W("ps2", "max_grad_last_tie", "max_pool_backward",
+      (("r, s = np.unravel_index(window.argmax(axis=2), (pool_size, pool_size))",
+        "last = window.shape[2] - 1 - window[:, :, ::-1].argmax(axis=2)\n"
+        "            r, s = np.unravel_index(last, (pool_size, pool_size))"),), ("q2b",)),
+    W("ps2", "max_grad_spread", "max_pool_backward",
+      ((BODY, MAXB_BODY.format(mask="            mask = np.ones_like(window) / pool_size ** 2\n", op="+=")),),
+      ("q2a", "q2b")),
+    W("ps2", "max_grad_no_dout", "max_pool_backward",
+      (("dx[n, c, r0 + r, s0 + s] += dout[:, :, i, j]", "dx[n, c, r0 + r, s0 + s] += 1"),), ("q2a", "q2b")),
+    # ---- average pooling
+    W("ps2", "max_instead_of_avg", "avg_pool_forward", (("window.mean(axis=(2, 3))", "window.max(axis=(2, 3))"),),
+      ("q3",)),
+    W("ps2", "sum_not_mean", "avg_pool_forward", (("window.mean(axis=(2, 3))", "window.sum(axis=(2, 3))"),), ("q3",)),
+    W("ps2", "divided_by_pool_size", "avg_pool_forward",
+      (("window.mean(axis=(2, 3))", "window.sum(axis=(2, 3)) / pool_size"),), ("q3",)),
+    W("ps2", "pool_stride_is_size", "avg_pool_forward", ((FIRST, "    stride = pool_size\n" + FIRST),), ("q3",)),
+    W("ps2", "avg_grad_not_divided", "avg_pool_backward", ((" / pool_size ** 2", ""),), ("q4",)),
+    W("ps2", "avg_grad_divided_by_pool_size", "avg_pool_backward", ((" / pool_size ** 2", " / pool_size"),), ("q4",)),
+    W("ps2", "avg_grad_not_accumulated", "avg_pool_backward",
+      (("dx[:, :, rows, cols] += dout", "dx[:, :, rows, cols] = dout"),), ("q4",)),
+    W("ps2", "avg_grad_max_rule", "avg_pool_backward",
+      ((BODY, "    return max_pool_backward(dout, x, pool_size, stride)\n"),), ("q4",)),
+    # ---- convolution backward
+    W("ps2", "dx_not_accumulated", "conv2d_backward",
+      (("dxp[n, :, rows, cols] += w[k]", "dxp[n, :, rows, cols] = w[k]"),), ("q5a",)),
+    W("ps2", "dx_padded", "conv2d_backward", (("dx = dxp[:, :, p:p + H, p:p + W]", "dx = dxp"),), ("q5a",)),
+    W("ps2", "dx_empty_when_unpadded", "conv2d_backward",
+      (("dx = dxp[:, :, p:p + H, p:p + W]", "dx = dxp[:, :, p:-p, p:-p]"),), ("q5a",)),
+    W("ps2", "dx_flipped_kernel", "conv2d_backward",
+      (("+= w[k] * dout[n, k, i, j]", "+= w[k, :, ::-1, ::-1] * dout[n, k, i, j]"),), ("q5a",)),
+    W("ps2", "dw_last_image_only", "conv2d_backward",
+      (("    for n in range(N):\n        for k in range(K):\n",
+        "    for n in range(N):\n        dw = np.zeros_like(w)\n        for k in range(K):\n"),), ("q5b",)),
+    W("ps2", "dw_mean_over_batch", "conv2d_backward", (("return dx, dw, db", "return dx, dw / N, db"),), ("q5b",)),
+    W("ps2", "dw_flipped", "conv2d_backward",
+      (("dw[k] += xp[n, :, rows, cols] * dout[n, k, i, j]",
+        "dw[k] += (xp[n, :, rows, cols] * dout[n, k, i, j])[:, ::-1, ::-1]"),), ("q5b",)),
+    W("ps2", "dw_not_accumulated", "conv2d_backward", (("dw[k] += xp", "dw[k] = xp"),), ("q5b",)),
+    W("ps2", "db_mean", "conv2d_backward", (("db = dout.sum(axis=(0, 2, 3))", "db = dout.mean(axis=(0, 2, 3))"),),
+      ("q5c",)),
+    W("ps2", "db_first_image", "conv2d_backward", (("db = dout.sum(axis=(0, 2, 3))", "db = dout[0].sum(axis=(1, 2))"),),
+      ("q5c",)),
+    W("ps2", "db_batch_only", "conv2d_backward", (("db = dout.sum(axis=(0, 2, 3))", "db = dout.sum(axis=0)"),),
+      ("q5c",)),
+    W("ps2", "db_positions_only", "conv2d_backward", (("db = dout.sum(axis=(0, 2, 3))", "db = dout.sum(axis=(2, 3))"),),
+      ("q5c",)),
+    # ---- calling what the question asks to write
+    W("ps2", "forbidden", "max_pool_backward",
+      ((BODY, "    import torch\n"
+              "    xt = torch.tensor(x, requires_grad=True)\n"
+              "    y = torch.nn.functional.max_pool2d(xt, pool_size, stride)\n"
+              "    y.backward(torch.from_numpy(dout))\n"
+              "    return xt.grad.numpy()\n"),), ("q2a", "q2b"),
+      message="uses what this question asks you to write yourself"),
+    W("ps2", "forbidden", "conv2d_backward",
+      ((BODY, "    from cnnlab import grading as g\n"
+              "    from cnnlab import ref\n"
+              "    b = np.zeros(w.shape[0])\n"
+              "    f = lambda x_, w_: ref.conv2d(x_, w_, b, stride=stride, padding=padding)\n"
+              "    dx = g.numerical_gradient(lambda v: f(v, w), x.astype(np.float64), dout)\n"
+              "    dw = g.numerical_gradient(lambda v: f(x, v), w.astype(np.float64), dout)\n"
+              "    return dx, dw, dout.sum(axis=(0, 2, 3))\n"),), ("q5a", "q5b", "q5c"),
+      message="uses what this question asks you to write yourself"),
+]
+
+ALL = PS1 + PS2

@@ -90,17 +90,19 @@ def submission(ps: str, patches: dict[str, list] | None = None, answers: dict[st
 
     With ``graded`` the test cells are those of the source notebook, hidden
     tests included: the notebook nbgrader's autograde runs for this submission."""
-    nb = source_nb(ps) if graded else released_nb(ps)
+    released = released_nb(ps)
+    nb = source_nb(ps) if graded else released
+    stubs = {nbg(c).get("grade_id"): c.source for c in released.cells if nbg(c).get("solution")}
     sols = solution_sources(ps)
     for cell in nb.cells:
         meta = nbg(cell)
         gid = meta.get("grade_id")
         if not meta.get("solution"):
             continue
-        if cell.cell_type == "code" and not blank:
-            cell.source = apply_patches(sols[gid], (patches or {}).get(gid, []))
-        if answers and gid in answers:
-            cell.source = answers[gid]
+        if cell.cell_type == "code":
+            cell.source = stubs[gid] if blank else apply_patches(sols[gid], (patches or {}).get(gid, []))
+        else:
+            cell.source = (answers or {}).get(gid, stubs[gid])
     return nb
 
 
@@ -206,3 +208,31 @@ def autograded_outputs(course: Path, student: str, ps: str) -> dict[str, str]:
                 parts.append(str(o["data"].get("text/plain", "")))
         out[gid] = "\n".join(parts)
     return out
+
+
+def autograde_all(course: Path, assignments, parallel: int = 2, timeout: int = 1200) -> dict:
+    """``nbgrader autograde <ps> --force`` for each assignment, ``parallel`` at a
+    time (separate processes on one gradebook work, facts.md); returns
+    {ps: CompletedProcess}."""
+    import time
+
+    pending = list(assignments)
+    running, done = {}, {}
+    start = time.monotonic()
+    while pending or running:
+        while pending and len(running) < parallel:
+            ps = pending.pop(0)
+            cmd = [sys.executable, "-m", "nbgrader", "autograde", ps, "--force"]
+            running[ps] = subprocess.Popen(cmd, cwd=course, env=nbgrader_env(), stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True)
+        for ps, proc in list(running.items()):
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                done[ps] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+                del running[ps]
+        if time.monotonic() - start > timeout:
+            for proc in running.values():
+                proc.kill()
+            raise TimeoutError(f"nbgrader autograde did not finish in {timeout} s")
+        time.sleep(0.2)
+    return done

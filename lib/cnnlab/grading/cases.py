@@ -131,11 +131,13 @@ class PoolCase:
 
 def random_pool_cases(n: int, seed: int, *, pool=(1, 4), stride=(1, 3), ties=False, max_size=9,
                       dtypes=("float64", "float32")) -> list[PoolCase]:
+    """``n`` random pooling cases; pool, stride: (lowest, highest) ranges, inclusive,
+    or ``stride="pool"`` for windows that do not overlap (stride = pool_size)."""
     rng = np.random.default_rng([int(seed), 98])
     out = []
     for i in range(n):
         k = int(rng.integers(pool[0], pool[1] + 1))
-        s = int(rng.integers(stride[0], stride[1] + 1))
+        s = k if stride == "pool" else int(rng.integers(stride[0], stride[1] + 1))
         H = int(rng.integers(k, k + max_size))
         W = int(rng.integers(k, k + max_size))
         out.append(PoolCase(N=int(rng.integers(1, 3)), C=int(rng.integers(1, 4)), H=H, W=W, pool_size=k,

@@ -248,11 +248,11 @@ def conv_mistakes():
                 "Add b[k] after the sum over the window, not inside the innermost loop.", bias_per_pixel),
         Mistake("bias_per_channel", "the bias is added once per input channel instead of once per output",
                 "Add b[k] after summing over all channels, not inside the loop over c.", bias_per_channel),
-        Mistake("padding_ignored", "the padding is ignored", pad_hint, pad_ignored),
-        Mistake("padding_twice", "the padding is applied twice (2P zeros on each side)", pad_hint, pad_twice),
+        Mistake("padding_ignored", _TITLE["padding_ignored"], pad_hint, pad_ignored),
+        Mistake("padding_twice", _TITLE["padding_twice"], pad_hint, pad_twice),
         Mistake("padding_one_side", "the padding is added on one side only (top and left)", pad_hint,
                 pad_one_side),
-        Mistake("stride_ignored", "the stride is ignored (the filter moves by 1)",
+        Mistake("stride_ignored", _TITLE["stride_ignored"],
                 "Output (i, j) reads the window starting at row i*S and column j*S, and there are "
                 "(H - R + 2P)//S + 1 rows of outputs.", stride_ignored),
         Mistake("stride_not_applied_to_window", "the output size uses the stride but the window does not move "
@@ -344,6 +344,11 @@ def check_conv2d_grouped(fn, cases: Sequence[ConvCase], seed: int, fname: str | 
 # im2col
 # --------------------------------------------------------------------------
 
+_TITLE = {"padding_ignored": "the padding is ignored",
+          "padding_twice": "the padding is applied twice (2P zeros on each side)",
+          "stride_ignored": "the stride is ignored (the filter moves by 1)"}
+
+
 def _ref_im2col(inp, **over):
     a = dict(inp)
     a.update(over)
@@ -404,10 +409,10 @@ def im2col_mistakes():
         Mistake("im2col_cs231n_layout", "the result is the (C*R*S, N*OH*OW) layout of CS231n; this assignment "
                 "uses torch's (N, C*R*S, OH*OW)",
                 "Keep the images apart: cols[n] is the (C*R*S, OH*OW) matrix of image n.", cs231n),
-        Mistake("padding_ignored", "the padding is ignored", "Pad x by P on each side before taking windows.",
+        Mistake("padding_ignored", _TITLE["padding_ignored"], "Pad x by P on each side before taking windows.",
                 pad_ignored),
-        Mistake("padding_twice", "the padding is applied twice", "Pad x once, by P on each side.", pad_twice),
-        Mistake("stride_ignored", "the stride is ignored", "Window (i, j) starts at row i*S, column j*S.",
+        Mistake("padding_twice", _TITLE["padding_twice"], "Pad x once, by P on each side.", pad_twice),
+        Mistake("stride_ignored", _TITLE["stride_ignored"], "Window (i, j) starts at row i*S, column j*S.",
                 stride_ignored),
     ]
 

@@ -214,8 +214,24 @@ class _Walk:
     def code(self, code, globs, cells, where):
         chain_obj, chain_name, have = None, "", False
         import_module = None
+        local = {}             # local names bound by imports inside the function
+        last_const = None
+        pending = None         # (object, name) an import just produced, waiting for its STORE
         for ins in dis.get_instructions(code):
             op, arg = ins.opname, ins.argval
+            if op in ("STORE_FAST", "STORE_NAME", "STORE_DEREF") and pending is not None:
+                local[arg] = pending
+                pending = None
+                have = False
+                continue
+            if op == "LOAD_CONST":
+                last_const = arg
+            if op in ("LOAD_FAST", "LOAD_NAME") and arg in local:
+                chain_obj, chain_name = local[arg]
+                have = chain_obj is not None
+                if have:
+                    self.value(chain_obj, chain_name, where)
+                continue
             if op in ("LOAD_GLOBAL", "LOAD_NAME"):
                 if arg in globs:
                     chain_obj, have = globs[arg], True
@@ -241,18 +257,28 @@ class _Walk:
                 import_module = arg
                 if _is_forbidden_module(arg):
                     self.add(f"import {arg}", where)
+                top = arg if last_const else arg.split(".")[0]   # `import a.b` binds a; `from a.b import` uses a.b
+                pending = (sys.modules.get(top), top)
                 have = False
             elif op == "IMPORT_FROM" and import_module:
                 full = f"{import_module}.{arg}"
                 if _is_forbidden_module(full) or _is_forbidden_module(import_module):
                     self.add(f"from {import_module} import {arg}", where)
                 mod = sys.modules.get(import_module)
-                if mod is not None and hasattr(mod, arg):
-                    self.value(getattr(mod, arg), f"{import_module}.{arg}", where)
+                obj = getattr(mod, arg, None) if mod is not None else None
+                if obj is not None:
+                    self.value(obj, f"{import_module}.{arg}", where)
+                pending = (obj, f"{import_module}.{arg}")
                 have = False
             else:
                 have = False
         names = set(code.co_names) | set(code.co_varnames) | set(code.co_freevars)
+        if "torch" in names or any(isinstance(globs.get(n), types.ModuleType)
+                                   and globs[n].__name__.split(".")[0] == "torch" for n in code.co_names):
+            attrs = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_ATTR", "LOAD_METHOD")}
+            for a in sorted(attrs):
+                if _TORCH_OP.match(a):
+                    self.add(f"the torch method .{a}()", where)
         strings = [c for c in code.co_consts if isinstance(c, str)]
         if names & _DYNAMIC_LOOKUP:
             for s in strings:
@@ -281,9 +307,10 @@ def static_findings(fn) -> list[str]:
     walk = _Walk(user_files=_user_files(fn))
     walk.function(fn)
     out = []
-    for f in walk.findings:  # 'r' is implied by 'r.conv2d': keep the longer
+    for f in walk.findings:  # 'r' is implied by 'r.conv2d', 'a.b' by 'a.b.c': keep the longer
         m = re.search(r"through the name '([^']+)'", f)
-        if m and any(f"through the name '{m.group(1)}." in g for g in walk.findings):
+        name = m.group(1) if m else f.split(" (in ")[0]
+        if any(g != f and (f"through the name '{name}." in g or g.startswith(name + ".")) for g in walk.findings):
             continue
         out.append(f)
     return out
@@ -293,8 +320,34 @@ def static_findings(fn) -> list[str]:
 # dynamic check
 # --------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)
 def _forbidden_file(path: str) -> bool:
+    if path == __file__:  # the dispatch mode below runs from here
+        return False
     return any(part in path for part in _FORBIDDEN_FILE_PARTS)
+
+
+def _mentions_torch(fn, depth: int = 0, seen=None) -> bool:
+    """Whether fn (or a helper function it names) imports or names torch."""
+    seen = set() if seen is None else seen
+    code = getattr(fn, "__code__", None)
+    if code is None or id(fn) in seen or depth > 20:
+        return False
+    seen.add(id(fn))
+    stack = [code]
+    globs = getattr(fn, "__globals__", {})
+    while stack:
+        co = stack.pop()
+        for name in co.co_names:
+            if name == "torch" or name.startswith("torch."):
+                return True
+            val = globs.get(name)
+            if isinstance(val, types.ModuleType) and val.__name__.split(".")[0] == "torch":
+                return True
+            if isinstance(val, types.FunctionType) and _mentions_torch(val, depth + 1, seen):
+                return True
+        stack.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+    return False
 
 
 class Tripwires:
@@ -363,6 +416,8 @@ class Tripwires:
 
     def run(self, fn, *args, **kwargs):
         """``fn(*args, **kwargs)`` with the tripwires in place; returns its result."""
+        if "torch" not in sys.modules and _mentions_torch(fn):
+            import torch  # noqa: F401 - imported here, not under the (slow) profile hook
         patched = self._patch_kernels()
         mode = _dispatch_mode(self) if "torch" in sys.modules else None
         old = sys.getprofile()
@@ -384,8 +439,15 @@ class Tripwires:
                 setattr(mod, attr, val)
 
 
+_WARM = []
+
+
 def _dispatch_mode(tw: Tripwires):
-    """A torch dispatch mode that records forbidden aten operators."""
+    """A torch dispatch mode that records forbidden aten operators.
+
+    The first use of a dispatch mode makes torch import and initialise a lot;
+    that is done once, here, before the (slow) profile hook is switched on."""
+    import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class _Watch(TorchDispatchMode):
@@ -395,6 +457,11 @@ def _dispatch_mode(tw: Tripwires):
                 tw._note(f"torch operator aten.{name}")
             return func(*args, **(kwargs or {}))
 
+    if not _WARM:
+        with _Watch():
+            t = torch.ones(2, requires_grad=True)
+            (t * 2).sum().backward()
+        _WARM.append(True)
     return _Watch()
 
 

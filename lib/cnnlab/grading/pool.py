@@ -113,6 +113,20 @@ def _max_overwrite(inp):
     return dx
 
 
+def _max_overwrite_argmax(inp):
+    """The same with `=` at the arg-max only: a later window's gradient replaces an earlier one's."""
+    x, dout = inp["x"], inp["dout"]
+    dx = np.zeros_like(x)
+    N, C = x.shape[:2]
+    n, c = np.indices((N, C))
+    k = inp["k"]
+    for i, j, rs, cs in _windows(inp):
+        idx = x[:, :, rs, cs].reshape(N, C, -1).argmax(axis=2)
+        r, s = np.unravel_index(idx, (k, k))
+        dx[n, c, rs.start + r, cs.start + s] = dout[:, :, i, j]
+    return dx
+
+
 def _max_all_ties(inp):
     x, dout = inp["x"], inp["dout"]
     dx = np.zeros_like(x)
@@ -147,6 +161,11 @@ def max_pool_backward_mistakes():
                 "A value of x can be the maximum of several overlapping windows; it gets the sum of their "
                 "gradients. Add into dx (dx[...] += ...) instead of assigning.",
                 lambda inp: _when(_overlap(inp), lambda: _max_overwrite(inp))),
+        Mistake("max_grad_not_accumulated", "the gradient is not accumulated where windows overlap: a later "
+                "window overwrites an earlier one",
+                "A value of x can be the maximum of several overlapping windows; it gets the sum of their "
+                "gradients. Add into dx (dx[...] += ...) instead of assigning.",
+                lambda inp: _when(_overlap(inp), lambda: _max_overwrite_argmax(inp))),
         Mistake("max_grad_all_ties", "the gradient goes to every maximum of a window when several values tie",
                 "Send each window's gradient to one position only: the first maximum (np.argmax), as "
                 "PyTorch does; a mask `window == window.max()` marks every tied value.",
@@ -294,9 +313,6 @@ def conv_backward_mistakes():
                 "image instead of summed)",
                 "Sum the contributions of all N images: dw[k] += x_window * dout[n, k, i, j] for every n.",
                 lambda inp: _when(inp["x"].shape[0] > 1, lambda: dw(inp, x=inp["x"][-1:], dout=inp["dout"][-1:]))),
-        Mistake("dw_first_image_only", "dw counts only the first image of the batch",
-                "Sum the contributions of all N images.",
-                lambda inp: _when(inp["x"].shape[0] > 1, lambda: dw(inp, x=inp["x"][:1], dout=inp["dout"][:1]))),
         Mistake("dw_mean_over_batch", "dw is averaged over the batch instead of summed",
                 "The loss is whatever dout comes from; its gradient is the sum over images, not the mean.",
                 lambda inp: _when(inp["x"].shape[0] > 1, lambda: dw(inp) / inp["x"].shape[0])),
