@@ -34,7 +34,10 @@ def test_max_pool2d_matches_torch(case, ties):
     if np.isneginf(y).any():
         return  # a window entirely in the padding has no arg-max (torch writes its gradient out of bounds)
     dy = np.random.default_rng(case.seed).standard_normal(y.shape).astype(case.dtype)
-    assert_close(ref.max_pool2d_backward(dy, x, **kw), _torch_grad(F.max_pool2d, x, dy, **kw), case.dtype)
+    expected = _torch_grad(F.max_pool2d, x, dy, **kw)
+    assert_close(ref.max_pool2d_backward(dy, x, **kw), expected, case.dtype)
+    # given the forward pass's indices, the backward pass only scatters: same result
+    assert_close(ref.max_pool2d_backward(dy, x, indices=idx, **kw), expected, case.dtype)
 
 
 @given(pool_cases(dilation=False), st.booleans(), st.sampled_from([None, 1, 3]))
@@ -58,8 +61,10 @@ def test_pool1d_matches_torch(case):
     y = ref.max_pool1d(x, dilation=d, **kw)
     np.testing.assert_array_equal(y, F.max_pool1d(torch.tensor(x), dilation=d, **kw).numpy())
     dy = np.random.default_rng(case.seed).standard_normal(y.shape).astype(case.dtype)
-    assert_close(ref.max_pool1d_backward(dy, x, dilation=d, **kw),
-                 _torch_grad(F.max_pool1d, x, dy, dilation=d, **kw), case.dtype)
+    expected = _torch_grad(F.max_pool1d, x, dy, dilation=d, **kw)
+    assert_close(ref.max_pool1d_backward(dy, x, dilation=d, **kw), expected, case.dtype)
+    _, idx = ref.max_pool1d(x, dilation=d, return_indices=True, **kw)
+    assert_close(ref.max_pool1d_backward(dy, x, dilation=d, indices=idx, **kw), expected, case.dtype)
     ya = ref.avg_pool1d(x, **kw)
     assert_close(ya, F.avg_pool1d(torch.tensor(x), **kw).numpy(), case.dtype)
     dya = np.random.default_rng(case.seed).standard_normal(ya.shape).astype(case.dtype)

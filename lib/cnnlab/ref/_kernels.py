@@ -77,25 +77,70 @@ def gather(dst, src, n, step):
 
 
 @serial
-def _argmax_update(dst, idx, src, n, step, base):
+def max_update(dst, src, n):
+    """Running max over contiguous rows (PyTorch's rule: a larger value or a NaN replaces)."""
     for j in range(n):
-        v = src[j * step]
+        v = src[j]
         cur = dst[j]
-        take = (v > cur) | (v != v)   # PyTorch: a larger value or a NaN replaces
-        dst[j] = v if take else cur
-        idx[j] = base + j * step if take else idx[j]
+        dst[j] = v if (v > cur) | (v != v) else cur
 
 
 @serial
-def argmax_update(dst, idx, src, n, step, base):
-    """Running max with arg-max: where src[j*step] beats dst[j], take it and idx = base + j*step."""
-    if step == 1:
-        _argmax_update(dst, idx, src, n, 1, base)
-    elif step == 2:
-        _argmax_update(dst, idx, src, n, 2, base)
-    else:
-        _argmax_update(dst, idx, src, n, step, base)
+def argmax_update(dst, idx, src, n, base, istep):
+    """Running max with arg-max over contiguous rows: where src[j] beats dst[j]
+    (PyTorch: a larger value or a NaN), take it, with idx[j] = base + j*istep."""
+    for j in range(n):
+        v = src[j]
+        cur = dst[j]
+        take = (v > cur) | (v != v)
+        dst[j] = v if take else cur
+        idx[j] = base + j * istep if take else idx[j]
 
+
+@serial
+def _split_phases(src, sw, phases):
+    W = src.shape[0]
+    for p in range(sw):
+        dst = phases[p]
+        for j in range((W - p + sw - 1) // sw):
+            dst[j] = src[j * sw + p]
+
+
+@serial
+def split_phases(src, sw, phases):
+    """phases[p, j] = src[j*sw + p]: a strided row becomes sw contiguous rows, so
+    that the taps of a strided window read contiguous memory (and vectorise)."""
+    if sw == 2:
+        _split_phases(src, 2, phases)
+    else:
+        _split_phases(src, sw, phases)
+
+
+@serial
+def split_plane(img, sw, planes):
+    """split_phases for every row of a plane: planes (H, sw, L)."""
+    for ih in range(img.shape[0]):
+        split_phases(img[ih], sw, planes[ih])
+
+
+@serial
+def merge_phases(phases, sw, dst):
+    """dst[j*sw + p] += phases[p, j]: the adjoint of split_phases."""
+    W = dst.shape[0]
+    for p in range(sw):
+        src = phases[p]
+        for j in range((W - p + sw - 1) // sw):
+            dst[j * sw + p] += src[j]
+
+
+@serial
+def tap_segment(src, phases, sw, off, lo, hi):
+    """The input values under one kernel tap for outputs lo..hi-1: src[j*sw + off]
+    as a contiguous slice (of the row itself, or of its phase split)."""
+    if sw == 1:
+        return src[lo + off:hi + off]
+    q = off // sw
+    return phases[off - q * sw, lo + q:hi + q]
 
 
 # --------------------------------------------------------------------------
@@ -302,51 +347,64 @@ def conv_direct_bwd_weight(dy, x, G, sh, sw, pt, pl, dh, dw,
 # --------------------------------------------------------------------------
 
 @serial
-def max_pool_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix):
-    """Max pooling of one plane: o (OH, OW) values, ix (OH, OW) flat arg-max ih*W + iw.
-
-    PyTorch's rules: -inf outside the image, the first maximum wins ties, a NaN
-    wins over numbers (the last NaN), an all -inf window points at its first
-    valid element.
-    """
+def max_pool_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix, with_idx):
+    """Max of each window of one plane into o (OH, OW), -inf outside the image,
+    NaN propagating; if with_idx, ix (OH, OW) gets the flat arg-max ih*W + iw as
+    PyTorch picks it: the first maximum in row-major window order, the last NaN,
+    and for an all -inf window its first position past the padding."""
     H, W = img.shape
     OH, OW = o.shape
+    planes = np.empty((H if sw > 1 else 1, sw, (W + sw - 1) // sw), dtype=img.dtype)
+    if sw > 1:
+        split_plane(img, sw, planes)
     for oh in range(OH):
         orow = o[oh]
-        irow = ix[oh]
         orow[:] = -np.inf
-        irow[:] = -1
+        irow = ix[oh if with_idx else 0]
+        if with_idx:
+            irow[:] = -1
         h0 = oh * sh - ph
         for r in range(KH):
             ih = h0 + r * dh
             if ih < 0 or ih >= H:
                 continue
             src = img[ih]
+            phases = planes[ih if sw > 1 else 0]
             for s in range(KW):
                 lo = ow_lo[s]
                 hi = ow_hi[s]
+                if hi <= lo:
+                    continue
                 off = s * dw - pw
-                argmax_update(orow[lo:hi], irow[lo:hi], src[lo * sw + off:], hi - lo, sw,
-                              ih * W + lo * sw + off)
-        first_h = h0
-        while first_h < 0:
-            first_h += dh
+                seg = tap_segment(src, phases, sw, off, lo, hi)
+                if with_idx:
+                    argmax_update(orow[lo:hi], irow[lo:hi], seg, hi - lo, ih * W + lo * sw + off, sw)
+                else:
+                    max_update(orow[lo:hi], seg, hi - lo)
+        if not with_idx:
+            continue
+        fh = h0
+        while fh < 0:
+            fh += dh
         for j in range(OW):
             if irow[j] < 0:
-                first_w = j * sw - pw
-                while first_w < 0:
-                    first_w += dw
-                irow[j] = first_h * W + first_w
+                fw = j * sw - pw
+                while fw < 0:
+                    fw += dw
+                irow[j] = fh * W + fw
 
 
 @kernel
-def max_pool_fwd(x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out, idx):
-    """out, idx (N, C, OH, OW): values and flat arg-max (ih*W + iw) of each window."""
+def max_pool_fwd(x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out, idx, with_idx):
+    """out (N, C, OH, OW) maxima and, if with_idx, idx (N, C, OH, OW) the flat
+    arg-max (ih*W + iw) of each window (else idx may be any (1, 1, 1, 1) array).
+    idx is int32 (plane-local; twice as many lanes per vector as int64)."""
     N, C = x.shape[0], x.shape[1]
     for t in prange(N * C):
         n = t // C
         c = t % C
-        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out[n, c], idx[n, c])
+        ix = idx[n, c] if with_idx else idx[0, 0]
+        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out[n, c], ix, with_idx)
 
 
 @kernel
@@ -358,8 +416,8 @@ def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx):
         n = t // C
         c = t % C
         vals = np.empty((OH, OW), dtype=x.dtype)
-        ix = np.empty((OH, OW), dtype=np.int64)
-        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, vals, ix)
+        ix = np.empty((OH, OW), dtype=np.int32)
+        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, vals, ix, True)
         g = dy[n, c]
         d = dx[n, c].reshape(H * W)
         d[:] = 0
@@ -367,6 +425,25 @@ def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx):
             for ow in range(OW):
                 i = ix[oh, ow]
                 if 0 <= i < H * W:  # a window entirely in the padding has no arg-max
+                    d[i] += g[oh, ow]
+
+
+@kernel
+def max_pool_scatter(dy, idx, dx):
+    """dx[n, c].flat[idx[n, c, oh, ow]] += dy[n, c, oh, ow] (indices from the forward pass)."""
+    N, C, H, W = dx.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        g = dy[n, c]
+        ix = idx[n, c]
+        d = dx[n, c].reshape(H * W)
+        d[:] = 0
+        for oh in range(OH):
+            for ow in range(OW):
+                i = ix[oh, ow]
+                if 0 <= i < H * W:
                     d[i] += g[oh, ow]
 
 
@@ -381,6 +458,9 @@ def avg_pool_fwd(x, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, out):
         img = x[n, c]
         o = out[n, c]
         acc = np.empty(OW, dtype=np.float64)
+        planes = np.empty((H if sw > 1 else 1, sw, (W + sw - 1) // sw), dtype=x.dtype)
+        if sw > 1:
+            split_plane(img, sw, planes)
         for oh in range(OH):
             acc[:] = 0.0
             h0 = oh * sh - ph
@@ -389,10 +469,14 @@ def avg_pool_fwd(x, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, out):
                 if ih < 0 or ih >= H:
                     continue
                 src = img[ih]
+                phases = planes[ih if sw > 1 else 0]
                 for s in range(KW):
                     lo = ow_lo[s]
                     hi = ow_hi[s]
-                    gather_axpy(acc[lo:hi], src[lo * sw + s - pw:], hi - lo, sw, 1.0)
+                    seg = tap_segment(src, phases, sw, s - pw, lo, hi)
+                    a0 = acc[lo:hi]
+                    for j in range(hi - lo):
+                        a0[j] += seg[j]
             orow = o[oh]
             drow = den[oh]
             for j in range(OW):
@@ -411,6 +495,10 @@ def avg_pool_bwd(dy, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, dx):
         d = dx[n, c]
         d[:, :] = 0
         v = np.empty(OW, dtype=dx.dtype)
+        # gradients are accumulated per input row in phase-split form (contiguous
+        # adds) and interleaved into dx once
+        L = (W + sw - 1) // sw
+        acc = np.zeros((H, sw, L), dtype=dx.dtype)
         for oh in range(OH):
             grow = g[oh]
             drow = den[oh]
@@ -421,11 +509,16 @@ def avg_pool_bwd(dy, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, dx):
                 ih = h0 + r
                 if ih < 0 or ih >= H:
                     continue
-                dst = d[ih]
                 for s in range(KW):
                     lo = ow_lo[s]
                     hi = ow_hi[s]
-                    scatter_axpy(dst[lo * sw + s - pw:], v[lo:hi], hi - lo, sw, 1.0)
+                    seg = tap_segment(d[ih], acc[ih], sw, s - pw, lo, hi)
+                    v0 = v[lo:hi]
+                    for j in range(hi - lo):
+                        seg[j] += v0[j]
+        if sw > 1:
+            for ih in range(H):
+                merge_phases(acc[ih], sw, d[ih])
 
 
 @kernel

@@ -111,18 +111,38 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     x4, unbatched, _, dt = _prepare(x, spatial)
     g = _pool_geometry(x4, kernel_size, stride, padding, dilation, ceil_mode, spatial)
     out = np.empty((x4.shape[0], x4.shape[1], g.OH, g.OW), dtype=dt)
-    idx = np.empty(out.shape, dtype=np.int64)
-    kern.max_pool_fwd(x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, out, idx)
+    if x4.shape[2] * x4.shape[3] >= 2**31:
+        raise ShapeError(f"x has {x4.shape[2]}x{x4.shape[3]} positions per plane; at most 2**31 are supported")
+    idx = np.empty(out.shape if return_indices else (1, 1, 1, 1), dtype=np.int32)
+    kern.max_pool_fwd(x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, out, idx, bool(return_indices))
     y = _finish(out, spatial, unbatched)
-    return (y, _finish(idx, spatial, unbatched)) if return_indices else y
+    # indices are plane-local, computed in int32, returned as int64 as torch returns them
+    return (y, _finish(idx.astype(np.int64), spatial, unbatched)) if return_indices else y
 
 
-def _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, spatial):
+def _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, spatial, indices):
     x4, unbatched, dy, dt = _prepare(x, spatial, dy)
     g = _pool_geometry(x4, kernel_size, stride, padding, dilation, ceil_mode, spatial)
     dy4 = _grad4(dy, g, x4, spatial, unbatched, dt)
     dx = np.empty_like(x4)
-    kern.max_pool_bwd(dy4, x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, dx)
+    if indices is None:
+        kern.max_pool_bwd(dy4, x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, dx)
+    else:
+        idx = as_array(indices, "indices")
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"indices must be an integer array (as returned with return_indices=True), "
+                            f"got dtype {idx.dtype}")
+        expected = dy4.shape if spatial == 2 else dy4.shape[:2] + dy4.shape[3:]
+        idx = idx[None] if unbatched else idx
+        if idx.shape != expected:
+            raise ShapeError(f"indices has shape {fmt_shape(idx.shape)} but dy has shape "
+                             f"{fmt_shape(expected)}; pass the indices returned by the same forward call")
+        plane = x4.shape[2] * x4.shape[3]
+        if idx.size and (idx.min() < 0 or idx.max() >= plane):
+            raise ValueError(f"indices must lie in [0, {plane}) (flat positions ih*W + iw in one plane of x); "
+                             f"got values from {idx.min()} to {idx.max()}")
+        idx4 = np.ascontiguousarray(idx.reshape(dy4.shape), dtype=np.int64)
+        kern.max_pool_scatter(dy4, idx4, dx)
     return _finish(dx, spatial, unbatched)
 
 
@@ -138,10 +158,16 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
 
 
-def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                        indices=None):
     """Gradient of :func:`max_pool2d`: each ``dy[n, c, oh, ow]`` goes to the arg-max
-    of its window in x (summed where overlapping windows share it); dx : (N, C, H, W)."""
-    return _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, 2)
+    of its window in x (summed where overlapping windows share it); dx : (N, C, H, W).
+
+    ``indices`` (optional): the arg-maxes returned by the forward call with
+    ``return_indices=True``; given them, the backward pass only scatters (as
+    torch does with the indices it saves), otherwise it finds the arg-maxes again.
+    """
+    return _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, 2, indices)
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -149,9 +175,10 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1)
 
 
-def max_pool1d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """Gradient of :func:`max_pool1d`; dx : (N, C, L)."""
-    return _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, 1)
+def max_pool1d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                        indices=None):
+    """Gradient of :func:`max_pool1d`; dx : (N, C, L); ``indices`` as in :func:`max_pool2d_backward`."""
+    return _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, 1, indices)
 
 
 # ------------------------------------------------------------ average pooling
