@@ -293,4 +293,119 @@ PS2 = [
       message="uses what this question asks you to write yourself"),
 ]
 
-ALL = PS1 + PS2
+
+
+LENET_C1 = "nn.Conv2d(1, 6, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),      # C1, S2"
+LENET_C3 = "nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),     # C3, S4"
+LENET_C5 = "nn.Linear(16 * 5 * 5, 120), nn.ReLU(),                          # C5"
+LENET_F6 = "nn.Linear(120, 84), nn.ReLU(),                                  # F6"
+LENET_OUT = "nn.Linear(84, num_classes),                                     # output"
+LENET_RETURN = "return self.classifier(torch.flatten(x, 1))"
+
+PS3 = [
+    # ---- LeNet-5
+    W("ps3", "tanh_instead_of_relu", "lenet5",
+      tuple((s, s.replace("nn.ReLU()", "nn.Tanh()")) for s in (LENET_C1, LENET_C3, LENET_C5, LENET_F6)), ("q1",)),
+    W("ps3", "avg_pool_instead_of_max", "lenet5",
+      tuple((s, s.replace("nn.MaxPool2d(2)", "nn.AvgPool2d(2)")) for s in (LENET_C1, LENET_C3)), ("q1",)),
+    W("ps3", "softmax_output", "lenet5", ((LENET_RETURN, f"return torch.softmax(self.classifier(torch.flatten(x, 1)), 1)"),),
+      ("q1", "q4")),
+    W("ps3", "log_softmax_output", "lenet5",
+      ((LENET_RETURN, "return torch.log_softmax(self.classifier(torch.flatten(x, 1)), 1)"),), ("q1",)),
+    W("ps3", "relu_on_output", "lenet5", ((LENET_OUT, "nn.Linear(84, num_classes), nn.ReLU(),"),), ("q1", "q4")),
+    W("ps3", "no_fc_activation", "lenet5",
+      tuple((s, s.replace(" nn.ReLU(),", "")) for s in (LENET_C5, LENET_F6)), ("q1",)),
+    W("ps3", "wrong_layer", "lenet5",
+      (("nn.Conv2d(6, 16, kernel_size=5)", "nn.Conv2d(6, 16, kernel_size=3)"),
+       ("nn.Linear(16 * 5 * 5, 120)", "nn.Linear(16 * 6 * 6, 120)")), ("q1",),
+      message="should be Conv2d(6, 16, kernel 5x5"),
+    W("ps3", "forbidden", "lenet5",
+      (("class LeNet5(nn.Module):", "from cnnlab.models import LeNet5 as _Zoo\n\n\nclass LeNet5(_Zoo):"),
+       ("        super().__init__()\n", "        super().__init__(num_classes)\n")), ("q1",),
+      message="a subclass of cnnlab.models.lenet.LeNet5"),
+    # ---- layer tables
+    W("ps3", "table_shape", "layer_table", (("tuple(output.shape)", "tuple(output.shape[1:])"),), ("q2a",),
+      message="(with the batch dimension)"),
+    W("ps3", "table_rows", "layer_table",
+      (("        rows.append((names[module], tuple(output.shape), sum(p.numel() for p in own)))",
+        "        if own:\n            rows.append((names[module], tuple(output.shape), sum(p.numel() for p in own)))"),),
+      ("q2a",), message="ReLU and pooling included, each call one row"),
+    W("ps3", "table_name", "layer_table", (("rows.append((names[module],", "rows.append((type(module).__name__,"),),
+      ("q2a",), message="the name model.named_modules() gives that module"),
+    W("ps3", "by_hand_params", "lenet5_by_hand", (('"C1": ((6, 28, 28), 6 * (5 * 5 * 1 + 1)),',
+                                                  '"C1": ((6, 28, 28), 6 * 5 * 5 * 1),'),), ("q2b",),
+      message="the biases are missing"),
+    W("ps3", "by_hand_shape", "lenet5_by_hand", (('"S4": ((16, 5, 5), 0),', '"S4": ((16, 4, 4), 0),'),), ("q2b",),
+      message="the output shape is wrong"),
+    # ---- small VGG
+    W("ps3", "no_conv_activation", "small_vgg",
+      (("layers += [nn.Conv2d(c, width, kernel_size=3, padding=1), nn.ReLU()]",
+        "layers += [nn.Conv2d(c, width, kernel_size=3, padding=1)]"),), ("q3",)),
+    W("ps3", "no_fc_activation", "small_vgg",
+      (("nn.Linear(32 * 8 * 8, 64), nn.ReLU(), nn.Linear", "nn.Linear(32 * 8 * 8, 64), nn.Linear"),), ("q3",)),
+    W("ps3", "wrong_layer", "small_vgg",
+      (("nn.Linear(64, num_classes))", "nn.Linear(64, 2 * num_classes))"),), ("q3",),
+      message="the output layer should be Linear(64, 10)"),
+    # ---- training
+    W("ps3", "accuracy", "train", (("losses = train(lenet, train_set, epochs=3)",
+                                    "losses = train(lenet, train_set, epochs=3, lr=1e-5)"),), ("q4",),
+      message="at least 90% is needed"),
+    W("ps3", "forbidden", "train",
+      ((BODY, "    from cnnlab import train as zoo_train\n"
+              "    history = zoo_train.fit(model, data, epochs=epochs, lr=lr, batch_size=batch_size, progress=False)\n"
+              "    return list(history['loss'])\n"),), ("q4",),
+      message="uses what this question asks you to write yourself"),
+]
+
+BLOCK_FORWARD = ("        out = torch.relu(self.bn1(self.conv1(x)))\n"
+                 "        out = self.bn2(self.conv2(out))\n"
+                 "        return torch.relu(out + self.shortcut(x))\n")
+
+PS4 = [
+    # ---- BasicBlock
+    W("ps4", "no_relu_after_add", "basic_block",
+      (("return torch.relu(out + self.shortcut(x))", "return out + self.shortcut(x)"),), ("q1a", "q1b")),
+    W("ps4", "relu_before_add", "basic_block",
+      (("return torch.relu(out + self.shortcut(x))", "return torch.relu(out) + self.shortcut(x)"),), ("q1a", "q1b")),
+    W("ps4", "no_shortcut", "basic_block",
+      (("return torch.relu(out + self.shortcut(x))", "return torch.relu(out)"),), ("q1a", "q1b")),
+    W("ps4", "relu_missing_inside", "basic_block",
+      (("out = torch.relu(self.bn1(self.conv1(x)))", "out = self.bn1(self.conv1(x))"),), ("q1a", "q1b")),
+    W("ps4", "projection_without_bn", "basic_block",
+      (("nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),\n                nn.BatchNorm2d(out_channels))",
+        "nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False))"),), ("q1b", "q2")),
+    W("ps4", "stride_on_conv2", "basic_block",
+      (("nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)",
+        "nn.Conv2d(in_channels, out_channels, 3, stride=1, padding=1, bias=False)"),
+       ("nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)",
+        "nn.Conv2d(out_channels, out_channels, 3, stride=stride, padding=1, bias=False)")), ("q1b",)),
+    W("ps4", "projection_not_needed", "basic_block",
+      (("        if stride != 1 or in_channels != out_channels:\n", "        if True:\n"),), ("q1a", "q2"),
+      message="so the shortcut is the identity"),
+    W("ps4", "missing_bn2", "basic_block",
+      (("out = self.bn2(self.conv2(out))", "out = self.conv2(out)"),), ("q1a", "q1b"),
+      message="the BatchNorm after the second convolution is missing"),
+    # ---- SmallResNet
+    W("ps4", "stage_shapes", "small_resnet",
+      (("self.layer3 = BasicBlock(32, 64, 2)", "self.layer3 = BasicBlock(32, 64, 1)"),), ("q2",),
+      message="the last two with stride 2"),
+    W("ps4", "param_count", "small_resnet",
+      (("nn.Conv2d(1, 16, 3, padding=1, bias=False)", "nn.Conv2d(1, 16, 3, padding=1)"),), ("q2",),
+      message="Check the stem (3x3 convolution without bias"),
+    # ---- freezing
+    W("ps4", "count_tensors", "freeze", (("count += p.numel()", "count += 1"),), ("q3",),
+      message="returns the number of trainable tensors"),
+    W("ps4", "inverted", "freeze", (("p.requires_grad = any(", "p.requires_grad = not any("),), ("q3", "q4"),
+      message="the trainable and frozen layers are swapped"),
+    W("ps4", "prefix", "freeze", (('name.startswith(m + ".")', "name.startswith(m)"),), ("q3",),
+      message="match the module name followed by a dot"),
+    # ---- fine-tuning
+    W("ps4", "frozen_changed", "fine_tune",
+      (('freeze(model, ("layer3", "fc"))', 'freeze(model, ("conv1", "bn1", "layer1", "layer2", "layer3", "fc"))'),),
+      ("q4",), message="frozen parameter tensors changed during fine-tuning"),
+    W("ps4", "accuracy", "fine_tune", (("losses = fine_tune(model, target_set, epochs=4)",
+                                        "losses = fine_tune(model, target_set, epochs=1, lr=1e-4)"),), ("q4",),
+      message="at least 85% is needed"),
+]
+
+ALL = PS1 + PS2 + PS3 + PS4

@@ -92,7 +92,8 @@ def test_released_notebook_fails_every_test_cleanly_in_process(ps):
     res = h.run_in_process(h.submission(ps, blank=True, graded=True))
     for gid, r in res.items():
         assert not r.passed, gid
-        assert "not written yet" in r.output or "NotImplementedError" in r.output, (gid, r.output[-500:])
+        # not written yet, or (for a test of a trained network) the network was never made
+        assert r.error in ("NotWritten", "NotImplementedError", "NameError"), (gid, r.output[-500:])
 
 
 _DECIMAL = re.compile(r"\d\.\d{3,}")
@@ -122,6 +123,15 @@ def _titles():
         out[key] = title
     for key, title, _hint, _pred in conv._INVARIANCE_MISTAKES:
         out[key] = title
+    try:
+        from cnnlab.grading import nets
+        from cnnlab.models import lenet5
+    except ImportError:   # the model zoo is not there: the ps3/ps4 tests fail on their own
+        return out
+    for group in (nets._lenet_variants(lenet5()), nets._vgg_variants(nets.small_vgg_reference()),
+                  nets._block_variants(nets.basic_block_reference(4, 8, 2), 2)):
+        for key, title, _hint, _fn in group:
+            out.setdefault(key, title)
     return out
 
 
@@ -133,32 +143,6 @@ def test_every_fingerprint_has_a_wrong_submission():
     missing = sorted(set(_TITLES) - covered)
     assert not missing, f"fingerprints without a wrong submission in assignment_mistakes.py: {missing}"
     assert len(_TITLES) >= 8
-
-
-@pytest.mark.parametrize("w", [w for w in MISTAKES if w.ps in PS], ids=lambda w: w.name)
-def test_mistake_fails_the_intended_questions_with_the_intended_message(w):
-    nb = h.submission(w.ps, {w.cell: w.patches, **w.extra}, graded=True)
-    res = h.run_in_process(nb)
-    failed = {g for g, r in res.items() if not r.passed}
-    assert failed == set(w.fails), {g: res[g].output[-600:] for g in failed ^ set(w.fails)}
-    out = res[w.where or w.fails[0]].output
-    assert _expected_message(w) in out, out[-1200:]
-    for gid in w.fails:   # no failure message prints hidden values or seeds
-        text = res[gid].output
-        assert not _DECIMAL.search(text.split("expected:")[0]), text[-800:]
-        assert not any(s in text for s in _hidden_numbers(w.ps)), text[-800:]
-
-
-# ---------------------------------------------------------------- nbgrader
-#
-# Every wrong submission above is graded in-process (the notebook's own cells,
-# nbgrader's rule: a test cell that raises or writes to stderr scores 0).  The
-# real nbgrader round trip below grades, per assignment, the solution, the
-# blank release and AUTOGRADED students that each hold several mistakes (in
-# different cells, failing different questions): one autograde call per
-# assignment, the calls run two at a time.
-
-AUTOGRADED = 4   # students with packed mistakes per assignment
 
 
 def _exercised(ps):
@@ -192,6 +176,41 @@ def _pack(ps):
         else:
             students.append([w])
     return students
+
+
+@pytest.mark.parametrize("ps, i", [(ps, i) for ps in PS for i in range(len(_pack(ps)))],
+                         ids=lambda v: str(v))
+def test_mistakes_fail_the_intended_questions_with_the_intended_messages(ps, i):
+    """Each wrong submission fails exactly its questions (all others keep full marks), and the first
+    failing question names the mistake.  Mistakes that cannot interact share one submission."""
+    pack = _pack(ps)[i]
+    patches = {}
+    for w in pack:
+        patches[w.cell] = w.patches
+        patches.update(w.extra)
+    res = h.run_in_process(h.submission(ps, patches, graded=True))
+    failed = {g for g, r in res.items() if not r.passed}
+    want = {f for w in pack for f in w.fails}
+    assert failed == want, ([w.name for w in pack], {g: res[g].output[-600:] for g in failed ^ want})
+    for w in pack:
+        out = res[w.where or w.fails[0]].output
+        assert _expected_message(w) in out, (w.name, out[-1200:])
+        for gid in w.fails:   # no failure message prints hidden values or seeds
+            text = res[gid].output
+            assert not _DECIMAL.search(text.split("expected:")[0]), (w.name, text[-800:])
+            assert not any(s in text for s in _hidden_numbers(ps)), (w.name, text[-800:])
+
+
+# ---------------------------------------------------------------- nbgrader
+#
+# Every wrong submission above is graded in-process (the notebook's own cells,
+# nbgrader's rule: a test cell that raises or writes to stderr scores 0).  The
+# real nbgrader round trip below grades, per assignment, the solution, the
+# blank release and AUTOGRADED students that each hold several mistakes (in
+# different cells, failing different questions): one autograde call per
+# assignment, the calls run two at a time.
+
+AUTOGRADED = 4   # students with packed mistakes per assignment
 
 
 def _write_submission(course, student, ps, nb):

@@ -168,6 +168,13 @@ HONEST = {
             t = torch.from_numpy(np.ascontiguousarray(win)).reshape(-1, w.size) @ torch.from_numpy(w.ravel())
             return t.numpy()
         """,
+    "a message naming conv2d next to getattr": """
+        import numpy as np
+        def f(x, w):
+            if getattr(x, 'ndim') != 2:
+                raise ValueError("conv2d: x must be 2-D")
+            return np.zeros(2)
+        """,
     "getattr of an attribute": """
         import numpy as np
         def f(x, w):
@@ -249,6 +256,9 @@ CASES = [ConvCase(N=2, C=3, H=7, W=6, K=4, R=3, S=3, stride=2, padding=1),
 class _NoTripwires:
     calls: list = []
 
+    def __init__(self, policy=None):
+        pass
+
     def run(self, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
@@ -259,7 +269,7 @@ def fingerprint_students(monkeypatch):
     built on cnnlab.ref: switch the forbidden-call checks off for them."""
     from cnnlab.grading import _runner, forbid
     monkeypatch.setattr(forbid, "Tripwires", _NoTripwires)
-    monkeypatch.setattr(_runner, "assert_own_work", lambda fn, name=None: None)
+    monkeypatch.setattr(_runner, "assert_own_work", lambda fn, name=None, policy=None: None)
 
 
 def _as_student(mistake, reference, build):

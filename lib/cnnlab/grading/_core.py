@@ -111,7 +111,7 @@ def safe_text(text: str) -> str:
     return _FLOAT.sub("…", text)
 
 
-def guarded(fn, args: tuple, kwargs: dict | None = None):
+def guarded(fn, args: tuple, kwargs: dict | None = None, policy=None):
     """Run a student's function under guard; return ``(result, exception, forbidden_calls, changed)``.
 
     * the forbidden-call tripwires run (``forbid.Tripwires``);
@@ -119,10 +119,10 @@ def guarded(fn, args: tuple, kwargs: dict | None = None):
     * the student gets copies of the array arguments, compared with the originals
       afterwards: ``changed`` is the index of the first argument changed in place, or None.
     """
-    from .forbid import Tripwires
+    from .forbid import NUMPY, Tripwires
 
     given = tuple(np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args)
-    tw = Tripwires()
+    tw = Tripwires(policy or NUMPY)
     result, error = None, None
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -140,15 +140,15 @@ def guarded(fn, args: tuple, kwargs: dict | None = None):
     return result, error, tw.calls, changed
 
 
-def call(fn, args: tuple, kwargs: dict | None = None, *, fname: str, case: str):
+def call(fn, args: tuple, kwargs: dict | None = None, *, fname: str, case: str, policy=None):
     """Call a student's function on one test case under guard (see :func:`guarded`);
     turn NotImplementedError, any other exception, a forbidden call or a changed
     input into a GradingFailure that names the case."""
-    from .forbid import own_work_message
+    from .forbid import NUMPY, own_work_message
 
-    result, error, calls, changed = guarded(fn, args, kwargs)
+    result, error, calls, changed = guarded(fn, args, kwargs, policy)
     if calls:
-        raise GradingFailure(own_work_message(fname, calls), "forbidden", fatal=True)
+        raise GradingFailure(own_work_message(fname, calls, policy or NUMPY), "forbidden", fatal=True)
     if isinstance(error, NotImplementedError):
         raise NotWritten(f"{fname} is not written yet: it raises NotImplementedError. Replace the line "
                          "`raise NotImplementedError()` with your code.", fatal=True)

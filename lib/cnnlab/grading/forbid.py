@@ -38,50 +38,65 @@ from dataclasses import dataclass, field
 
 from ._core import GradingFailure
 
-#: Modules a ps1/ps2 solution must not use (a module and everything under it).
-FORBIDDEN_MODULES = (
-    "cnnlab",                 # the reference, the torch ops, the graders, the shape helpers
-    "scipy.signal",
-    "scipy.ndimage",
-    "torch.nn.functional",
-    "torch.nn.modules.conv",
-    "torch.nn.modules.pooling",
-    "torch.nn.modules.fold",
-    "torch.nn.grad",
-    "torch.autograd",
-    "torch.func",
-)
-
 #: torch operators (functions, Tensor methods, aten ops) that compute what the
-#: students write: convolution, pooling, sliding windows.
+#: students write: convolution, pooling, sliding windows, autograd.
 _TORCH_OP = re.compile(r"^_*(conv|convolution|slow_conv|thnn_conv|mkldnn_conv|cudnn_conv|miopen_conv"
                        r"|[a-z_]*pool[a-z0-9_]*|unfold|fold|im2col|col2im|backward|grad)")
 
 #: Names that, as string constants next to a dynamic lookup, betray a forbidden call.
 _SUSPECT_STRINGS = re.compile(r"(conv|pool|unfold|fold|im2col|col2im|correlate|convolve|signal|ndimage"
                               r"|cnnlab|functional|torch|scipy)", re.I)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][\w.]*$")
 _DYNAMIC_LOOKUP = {"getattr", "__import__", "import_module", "eval", "exec", "compile", "globals",
                    "vars", "__dict__", "__getattribute__", "attrgetter", "methodcaller",
                    "__builtins__", "modules"}
 _TAMPER = {"setprofile", "settrace", "_getframe", "gettrace", "getprofile"}
 
-# Files of Python functions that must not run while a solution runs.
-_FORBIDDEN_FILE_PARTS = (
-    os.sep + os.path.join("cnnlab", ""),
-    os.sep + os.path.join("scipy", "signal", ""),
-    os.sep + os.path.join("scipy", "ndimage", ""),
-    os.sep + os.path.join("torch", "nn", "functional.py"),
-    os.sep + os.path.join("torch", "nn", "grad.py"),
-    os.sep + os.path.join("torch", "nn", "modules", "conv.py"),
-    os.sep + os.path.join("torch", "nn", "modules", "pooling.py"),
-    os.sep + os.path.join("torch", "nn", "modules", "fold.py"),
-    os.sep + os.path.join("torch", "autograd", ""),
-    os.sep + os.path.join("torch", "func", ""),
-)
 
-_ALLOWED = ("You may use Python and NumPy (np.pad, slicing, np.sum, np.einsum, np.tensordot, reshape, "
-            "sliding_window_view, ...), and your own helper functions, but not cnnlab, scipy.signal, "
-            "scipy.ndimage, or torch's convolution, pooling, unfold or autograd functions")
+def _parts(*paths):
+    return tuple(os.sep + os.path.join(*p.split("/")) + ("" if p.endswith(".py") else os.sep) for p in paths)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a solution may not use.
+
+    modules    : module names (a module and everything under it) it must not refer to
+    files      : source paths whose Python functions must not run under it
+    torch_ops  : whether torch's convolution, pooling, unfold and autograd operators are forbidden
+    allowed    : the sentence of the message that says what is allowed
+    """
+    modules: tuple
+    files: tuple
+    torch_ops: bool
+    allowed: str
+
+
+#: ps1/ps2: write convolution and pooling with NumPy.
+NUMPY = Policy(
+    modules=("cnnlab", "scipy.signal", "scipy.ndimage", "torch.nn.functional", "torch.nn.modules.conv",
+             "torch.nn.modules.pooling", "torch.nn.modules.fold", "torch.nn.grad", "torch.autograd", "torch.func"),
+    files=_parts("cnnlab/", "scipy/signal/", "scipy/ndimage/", "torch/nn/functional.py", "torch/nn/grad.py",
+                 "torch/nn/modules/conv.py", "torch/nn/modules/pooling.py", "torch/nn/modules/fold.py",
+                 "torch/autograd/", "torch/func/"),
+    torch_ops=True,
+    allowed=("You may use Python and NumPy (np.pad, slicing, np.sum, np.einsum, np.tensordot, reshape, "
+             "sliding_window_view, ...), and your own helper functions, but not cnnlab, scipy.signal, "
+             "scipy.ndimage, or torch's convolution, pooling, unfold or autograd functions"))
+
+#: ps3/ps4: build and train networks with PyTorch, not with the course's model zoo.
+TORCH = Policy(
+    modules=("cnnlab.models", "cnnlab.train", "cnnlab._summary", "cnnlab.summary", "cnnlab.grading", "cnnlab.ref",
+             "cnnlab.gpu", "torchvision", "timm"),
+    files=_parts("cnnlab/models/", "cnnlab/train.py", "cnnlab/_summary.py", "cnnlab/grading/", "cnnlab/ref/",
+                 "cnnlab/gpu/", "torchvision/", "timm/"),
+    torch_ops=False,
+    allowed=("You may use PyTorch (torch, torch.nn, torch.optim, ...), NumPy, cnnlab.data and your own code, "
+             "but not cnnlab.models, cnnlab.train, cnnlab.summary or torchvision: build and train the networks "
+             "yourself"))
+
+#: kept for readers of older code: the ps1/ps2 list
+FORBIDDEN_MODULES = NUMPY.modules
 
 
 def _module_of(obj) -> str:
@@ -101,11 +116,11 @@ def _module_of(obj) -> str:
     return ""
 
 
-def _is_forbidden_module(name: str) -> bool:
-    return any(name == m or name.startswith(m + ".") for m in FORBIDDEN_MODULES)
+def _is_forbidden_module(name: str, policy: Policy = NUMPY) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in policy.modules)
 
 
-def forbidden_name(obj) -> str | None:
+def forbidden_name(obj, policy: Policy = NUMPY) -> str | None:
     """A readable name of ``obj`` if a solution must not use it, else None."""
     if obj is None or isinstance(obj, (str, bytes, int, float, bool, tuple, list, dict, set)):
         return None
@@ -115,10 +130,15 @@ def forbidden_name(obj) -> str | None:
         return None
     name = getattr(obj, "__name__", None) or type(obj).__name__
     if isinstance(obj, types.ModuleType):
-        return mod if _is_forbidden_module(mod) else None
-    if _is_forbidden_module(mod):
+        return mod if _is_forbidden_module(mod, policy) else None
+    if _is_forbidden_module(mod, policy):
         return f"{mod}.{name}"
-    if mod.startswith("torch") or _objclass_module(obj).startswith("torch"):
+    if inspect.isclass(obj):
+        for base in obj.__mro__[1:]:
+            bmod = getattr(base, "__module__", "") or ""
+            if _is_forbidden_module(bmod, policy):
+                return f"a subclass of {bmod}.{base.__name__}"
+    if policy.torch_ops and (mod.startswith("torch") or _objclass_module(obj).startswith("torch")):
         if isinstance(name, str) and _TORCH_OP.match(name):
             return f"torch {name}"
     return None
@@ -170,6 +190,7 @@ def _library_dirs() -> tuple:
 @dataclass
 class _Walk:
     user_files: set
+    policy: Policy = NUMPY
     findings: list = field(default_factory=list)
     seen: set = field(default_factory=set)
 
@@ -180,7 +201,7 @@ class _Walk:
 
     def value(self, obj, label: str, where: str):
         """Check one object the code can reach."""
-        bad = forbidden_name(obj)
+        bad = forbidden_name(obj, self.policy)
         if bad:
             self.add(bad if bad == label else f"{bad}, through the name {label!r}", where)
             return
@@ -190,11 +211,13 @@ class _Walk:
             self.value(obj.__func__, label, where)
         elif _is_user_function(obj, self.user_files):
             self.function(obj)
-        elif inspect.isclass(obj) and getattr(obj, "__module__", None) == "__main__":
-            for attr in vars(obj).values():
-                f = getattr(attr, "__func__", attr)
-                if _is_user_function(f, self.user_files):
-                    self.function(f)
+        elif inspect.isclass(obj) and id(obj) not in self.seen:
+            self.seen.add(id(obj))
+            for klass in obj.__mro__:
+                for attr in vars(klass).values():
+                    f = getattr(attr, "__func__", attr)
+                    if _is_user_function(f, self.user_files):
+                        self.function(f)
 
     def function(self, fn):
         if id(fn) in self.seen:
@@ -255,14 +278,14 @@ class _Walk:
                 self.value(chain_obj, chain_name, where)
             elif op == "IMPORT_NAME":
                 import_module = arg
-                if _is_forbidden_module(arg):
+                if _is_forbidden_module(arg, self.policy):
                     self.add(f"import {arg}", where)
                 top = arg if last_const else arg.split(".")[0]   # `import a.b` binds a; `from a.b import` uses a.b
                 pending = (sys.modules.get(top), top)
                 have = False
             elif op == "IMPORT_FROM" and import_module:
                 full = f"{import_module}.{arg}"
-                if _is_forbidden_module(full) or _is_forbidden_module(import_module):
+                if _is_forbidden_module(full, self.policy) or _is_forbidden_module(import_module, self.policy):
                     self.add(f"from {import_module} import {arg}", where)
                 mod = sys.modules.get(import_module)
                 obj = getattr(mod, arg, None) if mod is not None else None
@@ -273,7 +296,7 @@ class _Walk:
             else:
                 have = False
         names = set(code.co_names) | set(code.co_varnames) | set(code.co_freevars)
-        if "torch" in names or any(isinstance(globs.get(n), types.ModuleType)
+        if self.policy.torch_ops and "torch" in names or self.policy.torch_ops and any(isinstance(globs.get(n), types.ModuleType)
                                    and globs[n].__name__.split(".")[0] == "torch" for n in code.co_names):
             attrs = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_ATTR", "LOAD_METHOD")}
             for a in sorted(attrs):
@@ -281,8 +304,8 @@ class _Walk:
                     self.add(f"the torch method .{a}()", where)
         strings = [c for c in code.co_consts if isinstance(c, str)]
         if names & _DYNAMIC_LOOKUP:
-            for s in strings:
-                if _SUSPECT_STRINGS.search(s) and s != code.co_consts[0]:
+            for s in strings:   # identifiers and dotted paths only, not messages or docstrings
+                if _SUSPECT_STRINGS.search(s) and _IDENTIFIER.match(s) and s != code.co_consts[0]:
                     self.add(f"a name looked up from the string {s[:40]!r} with "
                              f"{', '.join(sorted(names & _DYNAMIC_LOOKUP))}", where)
         if names & _TAMPER:
@@ -293,7 +316,7 @@ class _Walk:
                 self.code(const, globs, {}, where if const.co_name.startswith("<") else const.co_name)
 
 
-def static_findings(fn) -> list[str]:
+def static_findings(fn, policy: Policy = NUMPY) -> list[str]:
     """What forbidden things ``fn`` (and the helper functions it calls) refers to.
 
     Returns a list of readable findings such as
@@ -301,11 +324,21 @@ def static_findings(fn) -> list[str]:
     empty when nothing forbidden is referenced.
     """
     fn = inspect.unwrap(getattr(fn, "__func__", fn))
-    if not isinstance(fn, types.FunctionType):
-        bad = forbidden_name(fn)
+    if inspect.isclass(fn):
+        bad = forbidden_name(fn, policy)
+        if bad:
+            return [bad]
+        methods = [f for k in fn.__mro__ for f in vars(k).values() if isinstance(f, types.FunctionType)]
+        if not methods:
+            return []
+        walk = _Walk(user_files=_user_files(methods[0]), policy=policy)
+        walk.value(fn, fn.__name__, fn.__name__)
+    elif not isinstance(fn, types.FunctionType):
+        bad = forbidden_name(fn, policy)
         return [bad] if bad else []
-    walk = _Walk(user_files=_user_files(fn))
-    walk.function(fn)
+    else:
+        walk = _Walk(user_files=_user_files(fn), policy=policy)
+        walk.function(fn)
     out = []
     for f in walk.findings:  # 'r' is implied by 'r.conv2d', 'a.b' by 'a.b.c': keep the longer
         m = re.search(r"through the name '([^']+)'", f)
@@ -320,11 +353,11 @@ def static_findings(fn) -> list[str]:
 # dynamic check
 # --------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=4096)
-def _forbidden_file(path: str) -> bool:
+@functools.lru_cache(maxsize=8192)
+def _forbidden_file(path: str, policy: Policy = NUMPY) -> bool:
     if path == __file__:  # the dispatch mode below runs from here
         return False
-    return any(part in path for part in _FORBIDDEN_FILE_PARTS)
+    return any(part in path for part in policy.files)
 
 
 def _mentions_torch(fn, depth: int = 0, seen=None) -> bool:
@@ -358,8 +391,9 @@ class Tripwires:
     >>> tw.calls            # e.g. ['torch conv2d', 'cnnlab/ref/_conv.py: conv2d']
     """
 
-    def __init__(self):
+    def __init__(self, policy: Policy = NUMPY):
         self.calls: list[str] = []
+        self.policy = policy
         self._base = None
 
     def _note(self, what: str):
@@ -376,12 +410,13 @@ class Tripwires:
         if event == "call":
             path = frame.f_code.co_filename
             caller = frame.f_back
-            if (_forbidden_file(path) and not (caller is not None and _forbidden_file(caller.f_code.co_filename))
+            if (_forbidden_file(path, self.policy)
+                    and not (caller is not None and _forbidden_file(caller.f_code.co_filename, self.policy))
                     and not self._importing(frame)):
                 short = path.split(os.sep + "site-packages" + os.sep)[-1].split(os.sep + "lib" + os.sep)[-1]
                 self._note(f"{frame.f_code.co_name} from {short}")
         elif event == "c_call":
-            bad = forbidden_name(arg)
+            bad = forbidden_name(arg, self.policy)
             if bad:
                 self._note(bad)
 
@@ -419,7 +454,7 @@ class Tripwires:
         if "torch" not in sys.modules and _mentions_torch(fn):
             import torch  # noqa: F401 - imported here, not under the (slow) profile hook
         patched = self._patch_kernels()
-        mode = _dispatch_mode(self) if "torch" in sys.modules else None
+        mode = _dispatch_mode(self) if ("torch" in sys.modules and self.policy.torch_ops) else None
         old = sys.getprofile()
         self._base = sys._getframe()
         try:
@@ -469,18 +504,18 @@ def _dispatch_mode(tw: Tripwires):
 # the check the notebooks call
 # --------------------------------------------------------------------------
 
-def own_work_message(fname: str, found: list[str]) -> str:
+def own_work_message(fname: str, found: list[str], policy: Policy = NUMPY) -> str:
     listed = "\n".join(f"  - {f}" for f in found[:6])
     return (f"{fname} uses what this question asks you to write yourself:\n{listed}\n"
-            f"{_ALLOWED}. This question scores 0 until you remove that.")
+            f"{policy.allowed}. This question scores 0 until you remove that.")
 
 
-def assert_own_work(fn, name: str | None = None) -> None:
+def assert_own_work(fn, name: str | None = None, policy: Policy = NUMPY) -> None:
     """Raise :class:`GradingFailure` if ``fn`` refers to a forbidden function (static check).
 
     The dynamic check runs with every call the graders make (see ``_core.call``).
     """
     fname = name or getattr(fn, "__name__", "your function")
-    found = static_findings(fn)
+    found = static_findings(fn, policy)
     if found:
-        raise GradingFailure(own_work_message(fname, found), "forbidden", fatal=True)
+        raise GradingFailure(own_work_message(fname, found, policy), "forbidden", fatal=True)

@@ -39,6 +39,22 @@ ASSIGNMENTS: dict[str, tuple[Question, ...]] = {
         Question("q5b", "conv2d_backward: dw", 2),
         Question("q5c", "conv2d_backward: db", 1),
     ),
+    "ps3": (
+        Question("q1", "LeNet5: layers and forward pass", 3),
+        Question("q2a", "layer_table: output shapes and parameters per layer", 2),
+        Question("q2b", "LeNet-5 by hand: sizes and parameters", 1),
+        Question("q3", "SmallVGG: a VGG-style network", 2),
+        Question("q4", "train LeNet-5 to 90 % on held-out digits", 3),
+        Question("q5", "written: why stacks of 3x3 convolutions", 2, manual=True),
+    ),
+    "ps4": (
+        Question("q1a", "BasicBlock: identity shortcut", 2),
+        Question("q1b", "BasicBlock: projection shortcut", 2),
+        Question("q2", "SmallResNet", 2),
+        Question("q3", "freeze: which parameters train", 2),
+        Question("q4", "fine-tune the pretrained ResNet-20 to 85 %", 3),
+        Question("q5", "written: what freezing does", 2, manual=True),
+    ),
 }
 
 
