@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make test   set up .venv and run every test"
 	@echo "make book   set up .venv and build the executed website into book/_build/html"
-	@echo "make bench  run the benchmarks (prints ratios against torch)"
+	@echo "make bench  run the benchmarks of cnnlab.ref and cnnlab.gpu (prints ratios against torch)"
 	@echo "make clean  remove build outputs (keeps .venv)"
 
 setup: $(STAMP)
@@ -37,6 +37,7 @@ book: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_ref.py
+	$(BIN)/python benchmarks/bench_gpu.py
 
 clean:
 	rm -rf book/_build .pytest_cache .hypothesis

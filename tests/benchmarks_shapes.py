@@ -10,3 +10,8 @@ CONV_SHAPES = _mod.CONV_SHAPES
 POOL_SHAPE = _mod.POOL_SHAPE
 POOL_CASES = _mod.POOL_CASES
 bench_main = _mod.main
+
+_gpu_spec = importlib.util.spec_from_file_location("bench_gpu", _path.with_name("bench_gpu.py"))
+_gpu = importlib.util.module_from_spec(_gpu_spec)
+_gpu_spec.loader.exec_module(_gpu)
+bench_gpu_main = _gpu.main

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
 
 DTYPES = (np.float32, np.float64)
@@ -28,6 +29,36 @@ def assert_close(actual, expected, dtype, what=""):
     scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
     err = float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64)), initial=0.0))
     assert err <= tol * scale, f"{what}: max error {err:.3g} > {tol:g} x {scale:.3g}"
+
+
+def torch_grads(fn, inputs, dy):
+    """Output and gradients of fn(*inputs) for the output gradient dy (None where no input)."""
+    leaves = [None if a is None else torch.tensor(a, requires_grad=True) for a in inputs]
+    y = fn(*leaves)
+    y.backward(torch.tensor(dy))
+    return y.detach().numpy(), [None if t is None else t.grad.numpy() for t in leaves]
+
+
+def torch_magnitudes(torch_fn, inputs, dy):
+    """torch_fn and its gradients on |inputs| and |dy| in float64. For a linear op these
+    bound the sums of |terms| that any rounding error is relative to."""
+    absolute = [None if a is None else np.abs(a).astype(np.float64) for a in inputs]
+    return torch_grads(torch_fn, absolute, np.abs(dy).astype(np.float64))
+
+
+def assert_agree(actual, expected, magnitude, dtype, what=""):
+    """Two float results of a sum of products agree to rounding: max error within
+    2 x (1e-5 in float32, 1e-10 in float64) of the largest sum of |terms|.
+
+    assert_close scales by the largest |expected|, which fails on legitimate float32
+    rounding when the terms cancel (a 1x1 weight gradient of 0.009 summed from 24
+    terms of size ~5 differs by 1e-7 between torch and any other float32 code)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    tol = 1e-5 if np.dtype(dtype) == np.float32 else 1e-10
+    scale = max(float(np.max(np.abs(magnitude), initial=0.0)), 1e-30)
+    err = float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64)), initial=0.0))
+    assert err <= 2 * tol * scale, f"{what}: max error {err:.3g} > 2 x {tol:g} x {scale:.3g}"
 
 
 @dataclass(frozen=True)

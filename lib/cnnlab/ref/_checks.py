@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._errors import ShapeError, fmt_shape
-
-_LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)"}
+from .._args import batched, check_grad_shape  # noqa: F401  (shared with cnnlab.gpu)
 
 
 def compute_dtype(*arrays) -> np.dtype:
@@ -46,28 +44,6 @@ def as_array(value, name: str) -> np.ndarray:
     return arr
 
 
-def batched(arr: np.ndarray, name: str, spatial: int) -> tuple[np.ndarray, bool]:
-    """Accept (N, C, *spatial) or unbatched (C, *spatial) like torch; return 4-D/3-D array and a flag."""
-    want = spatial + 2
-    if arr.ndim == want:
-        return arr, False
-    if arr.ndim == want - 1:
-        return arr[None], True
-    layout = _LAYOUTS[spatial]
-    hint = ""
-    if arr.ndim == want - 2:
-        hint = f"; for a single-channel image add the batch and channel axes: {name}[None, None]"
-    raise ShapeError(f"{name} must have {want} dimensions {layout} (or {want - 1} without the batch), "
-                     f"got {arr.ndim} dimensions with shape {fmt_shape(arr.shape)}{hint}")
-
-
 def contiguous(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A C-contiguous copy in ``dtype`` when needed (the user's array is never modified)."""
     return np.ascontiguousarray(arr, dtype=dtype)
-
-
-def check_grad_shape(dy: np.ndarray, expected: tuple, name: str = "dy", what: str = "output") -> None:
-    if tuple(dy.shape) != tuple(expected):
-        raise ShapeError(f"{name} has shape {fmt_shape(dy.shape)} but the {what} of the forward pass "
-                         f"has shape {fmt_shape(expected)}; pass the gradient of the loss with respect "
-                         f"to that {what} (same shape), with the same x, w and arguments as the forward call")

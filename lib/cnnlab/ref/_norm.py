@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import shapes
-from .._errors import ShapeError, fmt_shape
+from .._args import lrn_arguments
 from . import _kernels as kern
 from ._checks import as_array, check_grad_shape, compute_dtype, contiguous
 
 
 def _prepare(x, size, alpha, beta, k, dy=None):
     x = as_array(x, "x")
-    if x.ndim < 3:
-        raise ShapeError(f"x must have at least 3 dimensions (N, C, ...), got shape {fmt_shape(x.shape)}")
-    size = shapes.check_int(size, "size", minimum=1)
-    for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
-        if not np.isfinite(float(v)):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    size, alpha, beta, k = lrn_arguments(x.shape, size, alpha, beta, k)
     arrays = [x] if dy is None else [x, as_array(dy, "dy")]
     dt = compute_dtype(*arrays)
     x3 = contiguous(x, dt).reshape(x.shape[0], x.shape[1], -1)
-    return x3, size, dt, (arrays[1] if dy is not None else None)
+    return x3, size, alpha, beta, k, dt, (arrays[1] if dy is not None else None)
 
 
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -33,7 +27,7 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     alpha 1e-4, beta 0.75, k 2). Note that torch divides alpha by ``size``.
     Returns y with the shape of x.
     """
-    x3, size, dt, _ = _prepare(x, size, alpha, beta, k)
+    x3, size, alpha, beta, k, dt, _ = _prepare(x, size, alpha, beta, k)
     out = np.empty_like(x3)
     den = np.empty_like(x3)
     kern.lrn_fwd(x3, size, float(alpha), float(beta), float(k), out, den)
@@ -42,7 +36,7 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
 
 def local_response_norm_backward(dy, x, size, alpha=1e-4, beta=0.75, k=1.0):
     """Gradient of :func:`local_response_norm`; dy and the returned dx have the shape of x."""
-    x3, size, dt, dy = _prepare(x, size, alpha, beta, k, dy=dy)
+    x3, size, alpha, beta, k, dt, dy = _prepare(x, size, alpha, beta, k, dy=dy)
     check_grad_shape(dy, np.shape(x))
     dy3 = contiguous(dy, dt).reshape(x3.shape)
     out = np.empty_like(x3)

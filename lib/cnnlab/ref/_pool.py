@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import shapes
+from .._args import (adaptive_output_size, avg_pool_window_sizes, divisor_override_value,
+                     pool_arguments)
 from .._errors import ShapeError, fmt_shape
 from . import _kernels as kern
 from ._checks import as_array, batched, check_grad_shape, compute_dtype, contiguous
@@ -33,46 +34,25 @@ class _Pool:
 
     def divisors(self, H, W, count_include_pad, divisor_override):
         """(OH, OW) array of what torch divides each window sum by."""
-        if divisor_override is not None:
-            return np.full((self.OH, self.OW), _divisor(divisor_override), dtype=np.float64)
-        sizes = []
-        for n_out, n_in, k, s, p in ((self.OH, H, self.KH, self.sh, self.ph),
-                                     (self.OW, W, self.KW, self.sw, self.pw)):
-            start = np.arange(n_out) * s - p
-            end = np.minimum(start + k, n_in + p)
-            if count_include_pad:
-                sizes.append(end - start)
-            else:
-                sizes.append(np.minimum(end, n_in) - np.maximum(start, 0))
+        override = divisor_override_value(divisor_override)
+        if override is not None:
+            return np.full((self.OH, self.OW), float(override), dtype=np.float64)
+        sizes = [avg_pool_window_sizes(n_out, n_in, k, s, p, count_include_pad)
+                 for n_out, n_in, k, s, p in ((self.OH, H, self.KH, self.sh, self.ph),
+                                              (self.OW, W, self.KW, self.sw, self.pw))]
         den = np.outer(sizes[0], sizes[1]).astype(np.float64)
         den[den <= 0] = 1.0  # empty windows sum to 0 and stay 0
         return den
 
 
 def _pool_geometry(x4, kernel_size, stride, padding, dilation, ceil_mode, spatial) -> _Pool:
-    n = spatial
-    ks = shapes.ntuple(kernel_size, n, "kernel_size", minimum=1)
-    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
-        st = ks
-    else:
-        st = shapes.ntuple(stride, n, "stride", minimum=1)
-    ps = shapes.ntuple(padding, n, "padding", minimum=0)
-    ds = shapes.ntuple(dilation, n, "dilation", minimum=1)
-    if spatial == 1:
-        ks, st, ps, ds = (1,) + ks, (1,) + st, (0,) + ps, (1,) + ds
-    out = []
-    for a, (size, k, s, p, d) in enumerate(zip(x4.shape[2:], ks, st, ps, ds)):
-        if 2 * p > k:
-            raise ValueError(f"padding must be at most half of kernel_size (got padding={p} with "
-                             f"kernel_size={k}); use padding <= {k // 2}")
-        axis = ("height", "width")[a] if spatial == 2 else "length"
-        out.append(shapes._one_output_size(size, k, s, p, p, d, ceil_mode=bool(ceil_mode),
-                                           what=f"pooling window ({k})", axis_name=f"input {axis}"))
+    a = pool_arguments(x4.shape, kernel_size, stride, padding, dilation, ceil_mode, spatial)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = a.kernel_size, a.stride, a.padding, a.dilation
     W = x4.shape[3]
-    ranges = [valid_range(out[1], W, st[1], s * ds[1] - ps[1]) for s in range(ks[1])]
-    return _Pool(ks[0], ks[1], st[0], st[1], ps[0], ps[1], ds[0], ds[1], out[0], out[1],
-                 np.array([a for a, _ in ranges], dtype=np.int64),
-                 np.array([b for _, b in ranges], dtype=np.int64))
+    ranges = [valid_range(a.out[1], W, sw, s * dw - pw) for s in range(kw)]
+    return _Pool(kh, kw, sh, sw, ph, pw, dh, dw, a.out[0], a.out[1],
+                 np.array([lo for lo, _ in ranges], dtype=np.int64),
+                 np.array([hi for _, hi in ranges], dtype=np.int64))
 
 
 def _prepare(x, spatial, dy=None):
@@ -183,12 +163,6 @@ def max_pool1d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1, 
 
 # ------------------------------------------------------------ average pooling
 
-def _divisor(divisor_override) -> int:
-    if divisor_override is None:
-        return 0
-    return shapes.check_int(divisor_override, "divisor_override", minimum=1)
-
-
 def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, spatial):
     x4, unbatched, _, dt = _prepare(x, spatial)
     g = _pool_geometry(x4, kernel_size, stride, padding, 1, ceil_mode, spatial)
@@ -240,25 +214,9 @@ def avg_pool1d_backward(dy, x, kernel_size, stride=None, padding=0, ceil_mode=Fa
 
 # ------------------------------------------------------- adaptive / global
 
-def _adaptive_size(output_size, in_sizes, spatial):
-    if spatial == 1:
-        if isinstance(output_size, (tuple, list)):
-            if len(output_size) != 1:
-                raise ValueError(f"output_size must be an int or a 1-tuple for 1-D pooling, got {output_size!r}")
-            output_size = output_size[0]
-        return (1, shapes.check_int(output_size, "output_size", minimum=1))
-    if isinstance(output_size, (tuple, list)):
-        if len(output_size) != 2:
-            raise ValueError(f"output_size must be an int or a pair (OH, OW), got {output_size!r}")
-        return tuple(in_sizes[i] if v is None else shapes.check_int(v, "output_size", minimum=1)
-                     for i, v in enumerate(output_size))
-    s = shapes.check_int(output_size, "output_size", minimum=1)
-    return (s, s)
-
-
 def _adaptive(x, output_size, spatial):
     x4, unbatched, _, dt = _prepare(x, spatial)
-    OH, OW = _adaptive_size(output_size, x4.shape[2:], spatial)
+    OH, OW = adaptive_output_size(output_size, x4.shape[2:], spatial)
     out = np.empty((x4.shape[0], x4.shape[1], OH, OW), dtype=dt)
     kern.adaptive_avg_fwd(x4, out)
     return _finish(out, spatial, unbatched)
