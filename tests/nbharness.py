@@ -94,6 +94,8 @@ def submission(ps: str, patches: dict[str, list] | None = None, answers: dict[st
     nb = source_nb(ps) if graded else released
     stubs = {nbg(c).get("grade_id"): c.source for c in released.cells if nbg(c).get("solution")}
     sols = solution_sources(ps)
+    model_answers = {nbg(c)["grade_id"]: c.source for c in source_nb(ps).cells
+                     if nbg(c).get("solution") and c.cell_type == "markdown"}
     for cell in nb.cells:
         meta = nbg(cell)
         gid = meta.get("grade_id")
@@ -101,8 +103,10 @@ def submission(ps: str, patches: dict[str, list] | None = None, answers: dict[st
             continue
         if cell.cell_type == "code":
             cell.source = stubs[gid] if blank else apply_patches(sols[gid], (patches or {}).get(gid, []))
-        else:
-            cell.source = (answers or {}).get(gid, stubs[gid])
+        elif blank:
+            cell.source = stubs[gid]
+        else:   # a written answer: the given one, else the model answer of the source
+            cell.source = (answers or {}).get(gid) or strip_markers(model_answers[gid]).strip()
     return nb
 
 
@@ -194,8 +198,12 @@ def nbgrader_env() -> dict:
     return env
 
 
-def nbgrader(course: Path, *args, timeout=900) -> subprocess.CompletedProcess:
+def nbgrader(course: Path, *args, timeout=900, merge=False) -> subprocess.CompletedProcess:
+    """Run nbgrader in ``course``; ``merge`` puts its log (stderr) into stdout, in order."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
+    if merge:
+        return subprocess.run(cmd, cwd=course, env=nbgrader_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
     return subprocess.run(cmd, cwd=course, env=nbgrader_env(), capture_output=True, text=True, timeout=timeout)
 
 

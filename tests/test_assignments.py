@@ -281,3 +281,34 @@ def test_autograde_scores_solution_blank_and_mistakes(course, ps):
             text = outputs[w.where or w.fails[0]]
             assert _expected_message(w) in text, (w.name, text[-1500:])
             assert not any(s in text.split("Traceback")[0] for s in _hidden_numbers(ps))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ps", PS)
+def test_summary_cell_reports_each_question(course, ps):
+    course = course[0]
+    auto = [q for q in questions(ps) if not q.manual]
+    good = h.autograded_outputs(course, "solution", ps)["summary"]
+    points = sum(q.points for q in auto)
+    assert f"visible tests pass for {points:g} of {points:g} points" in good, good
+    assert all(f"✓ {q.id}" in good for q in auto), good
+    blank = h.autograded_outputs(course, "blank", ps)["summary"]
+    assert f"visible tests pass for 0 of {points:g} points" in blank, blank
+    assert all(f"✗ {q.id}" in blank for q in auto), blank
+    assert "not written yet" in blank
+
+
+@pytest.mark.slow
+def test_nbgrader_validate_checks_released_notebooks_for_students(tmp_path):
+    """What a student runs before submitting, with no course set up: an answered
+    notebook passes, an unanswered one is reported cell by cell.  (All four
+    notebooks run through nbgrader in the autograde tests.)"""
+    nbformat.write(h.submission("ps1"), str(tmp_path / "ps1.ipynb"))
+    nbformat.write(h.submission("ps2", blank=True), str(tmp_path / "ps2.ipynb"))
+    r = h.nbgrader(tmp_path, "validate", "ps1.ipynb", "ps2.ipynb", merge=True)
+    assert r.returncode == 0, r.stdout[-2000:]
+    parts = re.split(r"Validating '", r.stdout)
+    report = {p.split("'")[0].rsplit("/", 1)[-1]: p for p in parts[1:]}
+    assert "Success! Your notebook passes all the tests." in report["ps1.ipynb"]
+    n_tests = sum(1 for q in questions("ps2") if not q.manual)
+    assert f"VALIDATION FAILED ON {n_tests} CELL(S)" in report["ps2.ipynb"]
