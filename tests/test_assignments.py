@@ -210,7 +210,8 @@ def test_mistakes_fail_the_intended_questions_with_the_intended_messages(ps, i):
 # different cells, failing different questions): one autograde call per
 # assignment, the calls run two at a time.
 
-AUTOGRADED = 4   # students with packed mistakes per assignment
+# students with packed mistakes per assignment (ps3/ps4 train networks: fewer)
+AUTOGRADED = {"ps1": 3, "ps2": 3, "ps3": 2, "ps4": 2}
 
 
 def _write_submission(course, student, ps, nb):
@@ -232,7 +233,7 @@ def course(tmp_path_factory):
         expected[ps] = {"solution": dict(spec), "blank": {g: 0.0 for g in spec}}
         _write_submission(course, "solution", ps, h.submission(ps))
         _write_submission(course, "blank", ps, h.submission(ps, blank=True))
-        packs[ps] = _pack(ps)[:AUTOGRADED]
+        packs[ps] = _pack(ps)[:AUTOGRADED.get(ps, 2)]
         for i, pack in enumerate(packs[ps]):
             patches = {}
             for w in pack:

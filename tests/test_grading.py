@@ -490,3 +490,53 @@ def test_expect_shows_both_arrays_for_visible_tests():
 def test_partial_objects_are_followed():
     fn = functools.partial(_student(CHEATS["module alias"], "f"))
     assert static_findings(fn.func)
+
+
+# ---------------------------------------------------------------- ps3/ps4: PyTorch allowed, the model zoo not
+
+def test_torch_policy_allows_torch_and_the_course_data():
+    from cnnlab.grading.forbid import TORCH
+    fn = _student("""
+        import torch
+        from torch import nn
+        def train(model, data):
+            loader = torch.utils.data.DataLoader(data, batch_size=4)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x, y in loader:
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x), y).backward()
+                opt.step()
+            return model
+        """, "train")
+    torch = pytest.importorskip("torch")
+    from cnnlab.data import glyphs
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8 * 8, 10))
+    assert static_findings(fn, TORCH) == []
+    tw = Tripwires(TORCH)
+    tw.run(fn, model, glyphs("train", n=8, size=8))
+    assert tw.calls == []
+
+
+def test_torch_policy_forbids_the_model_zoo_and_its_trainer():
+    from cnnlab.grading.forbid import TORCH
+    sub = _student("""
+        from cnnlab.models import LeNet5 as Zoo
+        class LeNet5(Zoo):
+            pass
+        """, "LeNet5")
+    assert any("subclass of cnnlab.models" in f for f in static_findings(sub, TORCH))
+    fit = _student("""
+        import cnnlab
+        def train(model, data):
+            return getattr(cnnlab, 'tr' + 'ain').fit(model, data)
+        """, "train")
+    assert static_findings(fit, TORCH)
+    caller = _student("""
+        def train(model, data):
+            mod = __import__(''.join(reversed('niart.balnnc')), fromlist=['_'])
+            return mod.accuracy(model, data)
+        """, "train")
+    torch = pytest.importorskip("torch")
+    tw = Tripwires(TORCH)
+    tw.run(caller, torch.zeros(2, 3), torch.tensor([0, 1]))
+    assert any("cnnlab/train.py" in c for c in tw.calls), tw.calls

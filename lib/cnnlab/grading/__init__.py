@@ -12,7 +12,10 @@ call these from their test cells:
   ``getattr`` tricks too;
 * :mod:`.selfcheck` registers the visible tests per question and prints the
   summary at the end of each notebook;
-* :func:`numerical_gradient` and :func:`rel_error` are given to the students.
+* :func:`numerical_gradient` and :func:`rel_error` are given to the students;
+* :mod:`.nets` (imported on use: it needs torch) checks the networks of ps3/ps4
+  against :mod:`cnnlab.models`, and the accuracy of trained ones;
+* :mod:`.spec` lists every question with its points, once.
 
 Importing this package does not import torch.
 """
