@@ -16,10 +16,10 @@ import numpy as np
 
 from .. import ref, shapes
 from .._errors import ShapeError
-from ._core import GradingFailure, call, guarded, public, safe_text, shape_text, to_array
+from ._core import GradingFailure, call, guarded, public, shape_text
 from ._runner import run_cases
 from .cases import ConvCase, rng_for
-from .diagnose import Mistake, explain, match
+from .diagnose import Mistake
 from .forbid import assert_own_work
 
 # --------------------------------------------------------------------------
@@ -595,5 +595,5 @@ def check_flip_invariant(fn, kernels: Sequence, fname: str | None = None):
 
 
 __all__ = ["check_output_size", "check_conv2d", "check_conv2d_grouped", "check_im2col", "check_vectorised",
-           "check_convolve2d", "check_flip_invariant", "conv_mistakes", "im2col_mistakes", "count_lines",
-           "safe_text", "to_array"]
+           "check_convolve2d", "check_flip_invariant", "conv_mistakes", "grouped_mistakes", "im2col_mistakes",
+           "convolve_mistakes", "count_lines", "SIZE_MISTAKES"]

@@ -1,9 +1,11 @@
 """Detect a solution that calls what it was asked to write.
 
 The assignments ask students to write convolution and pooling themselves, so
-a solution function must not call :mod:`cnnlab` (the reference is in there),
-``scipy.signal``/``scipy.ndimage``, or any of torch's convolution, pooling or
-unfold functions.  Two independent checks look for such calls:
+a ps1/ps2 solution must not call :mod:`cnnlab` (the reference is in there),
+``scipy.signal``/``scipy.ndimage``, or any of torch's convolution, pooling,
+unfold or autograd functions (policy :data:`NUMPY`); a ps3/ps4 solution may use
+PyTorch but not the course's model zoo and trainer (policy :data:`TORCH`).
+Two independent checks look for such calls:
 
 * a **static** check walks the function's byte code, and the byte code of every
   helper function it uses, resolving each global name to the object it is
@@ -98,10 +100,6 @@ TORCH = Policy(
              "yourself"),
     suspect=frozenset({"models", "train", "_summary", "summary", "grading", "ref", "gpu", "fit", "torchvision",
                        "lenet5", "LeNet5", "pretrained", "resnet_cifar", "BasicBlock", "vgg"}))
-
-#: kept for readers of older code: the ps1/ps2 list
-FORBIDDEN_MODULES = NUMPY.modules
-
 
 def _module_of(obj) -> str:
     """The module an object belongs to, as a dotted name ('' when unknown)."""

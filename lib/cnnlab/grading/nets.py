@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
-
 from .. import shapes
 from ._core import GradingFailure, NotWritten, guarded, public, safe_text, shape_text
 from .forbid import TORCH, assert_own_work, own_work_message
@@ -707,4 +705,4 @@ def check_frozen_unchanged(model, original, trainable, name: str = "model"):
 __all__ = ["check_lenet5", "check_small_vgg", "check_layer_table", "check_lenet5_by_hand", "check_accuracy",
            "check_basic_block", "check_small_resnet", "check_freeze", "check_frozen_unchanged", "accuracy",
            "small_vgg_reference", "basic_block_reference", "small_resnet_reference", "lenet5_by_hand_reference",
-           "LENET5_LABELS", "np", "GradingFailure"]
+           "LENET5_LABELS"]

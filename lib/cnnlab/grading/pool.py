@@ -16,12 +16,8 @@ from .. import ref
 from ._core import public
 from ._runner import run_cases
 from .cases import ConvCase, PoolCase
-from .conv import _conv_inputs, _ref_conv
+from .conv import _conv_inputs, _when
 from .diagnose import Mistake
-
-
-def _when(cond, fn):
-    return fn() if cond else None
 
 
 def _pool_inputs(case: PoolCase, seed, i):
@@ -362,4 +358,5 @@ def check_conv2d_backward(fn, cases: Sequence[ConvCase], seed: int, outputs=("dx
 
 
 __all__ = ["check_max_pool_forward", "check_avg_pool_forward", "check_max_pool_backward",
-           "check_avg_pool_backward", "check_conv2d_backward", "_ref_conv"]
+           "check_avg_pool_backward", "check_conv2d_backward", "max_pool_mistakes", "avg_pool_mistakes",
+           "max_pool_backward_mistakes", "avg_pool_backward_mistakes", "conv_backward_mistakes"]
