@@ -231,6 +231,9 @@ def test_every_image_loaded(visited, page_name):
     info = visited(page_name)
     broken = [i["src"] for i in info["images"] if not i["complete"] or i["width"] == 0]
     assert not broken, f"images that did not load: {broken}"
+    if page_name.startswith("chapters/"):
+        figures = [i for i in info["images"] if "/_images/" in i["src"]]
+        assert len(figures) >= 2, f"a chapter shows its figures, this one shows {len(figures)}"
 
 
 @pytest.mark.parametrize("page_name", PAGES)
