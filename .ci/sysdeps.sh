@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests need. Installed when run as root (CI), named otherwise.
 set -euo pipefail
-# One "command:package" entry per tool the tests use (later issues add chromium, bubblewrap).
-REQUIRED=()
+# One "command:package" entry per tool the tests use (later issues add bubblewrap).
+# chromium: tests/test_book_site.py drives the website in Debian's headless Chromium.
+REQUIRED=("chromium:chromium")
 NEEDED=()
 for entry in "${REQUIRED[@]}"; do
   cmd=${entry%%:*}; pkg=${entry#*:}
