@@ -9,6 +9,7 @@ cnnlab.gpu     the same ops written with PyTorch tensor operations, with autogra
 cnnlab.models  the networks of the lectures (PyTorch), and weights that ship
 cnnlab.data    datasets that ship or are made here; loaders for MNIST/CIFAR-10
 cnnlab.train   fit / evaluate / accuracy, with progress bars and checkpoints
+cnnlab.experiments  the book's experiments (degradation, transfer learning), shared with the tests
 cnnlab.summary(model, input_size)  the per-layer table: shapes, params, activations, MACs
 
 cnnlab.device() picks the device to compute on (CUDA, then Apple MPS, else the CPU).
@@ -36,7 +37,7 @@ __all__ = [
     "Summary",
 ]  # `device` (lazy, torch) is left out so that `from cnnlab import *` stays light too
 
-_LAZY_SUBMODULES = {"models", "data", "train"}
+_LAZY_SUBMODULES = {"models", "data", "train", "experiments"}
 _LAZY_ATTRIBUTES = {"summary": "._summary", "Summary": "._summary", "device": ".gpu._device"}
 
 

@@ -192,3 +192,24 @@ def lrn_arguments(x_shape, size, alpha, beta, k) -> tuple[int, float, float, flo
             raise ValueError(f"{name} must be a finite number, got {v!r}")
         out.append(f)
     return size, out[0], out[1], out[2]
+
+
+def fold_arguments(cols_shape, output_size, kernel_size):
+    """Check col2im's ``cols`` (N, C*R*S, L) against ``kernel_size``; returns (N, C, H, W, KH, KW, L)."""
+    if len(cols_shape) != 3:
+        raise ShapeError(f"cols must have 3 dimensions (N, C*R*S, L), got shape {fmt_shape(cols_shape)}")
+    H, W = shapes.ntuple(output_size, 2, "output_size", minimum=1)
+    KH, KW = shapes.ntuple(kernel_size, 2, "kernel_size", minimum=1)
+    N, CRS, L = cols_shape
+    if CRS % (KH * KW):
+        raise ShapeError(f"cols.shape[1] = {CRS} must be C*{KH}*{KW} for kernel_size ({KH}, {KW}); "
+                         f"it is not a multiple of {KH * KW}")
+    return N, CRS // (KH * KW), H, W, KH, KW, L
+
+
+def check_fold_windows(L: int, output_size, windows) -> None:
+    """The number of columns L must be the number of windows (OH, OW) that output_size has."""
+    if L != windows[0] * windows[1]:
+        raise ShapeError(f"cols has {L} columns but output_size ({output_size[0]}, {output_size[1]}) with these "
+                         f"kernel, stride, padding and dilation has {windows[0]}x{windows[1]} = "
+                         f"{windows[0] * windows[1]} windows")

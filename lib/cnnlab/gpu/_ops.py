@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from .. import shapes
-from .._args import (adaptive_output_size, batched, conv_arguments, divisor_override_value, lrn_arguments,
+from .._args import (adaptive_output_size, batched, check_fold_windows, conv_arguments, divisor_override_value,
+                     fold_arguments, lrn_arguments,
                      pool_arguments)
 from .._errors import ShapeError, fmt_shape
 from . import _functions as fn
@@ -103,19 +104,9 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
     Returns x : (N, C, H, W).
     """
     cols = as_tensor(cols, "cols")
-    if cols.ndim != 3:
-        raise ShapeError(f"cols must have 3 dimensions (N, C*R*S, L), got shape {fmt_shape(cols.shape)}")
-    H, W = shapes.ntuple(output_size, 2, "output_size", minimum=1)
-    KH, KW = shapes.ntuple(kernel_size, 2, "kernel_size", minimum=1)
-    N, CRS, L = cols.shape
-    if CRS % (KH * KW):
-        raise ShapeError(f"cols.shape[1] = {CRS} must be C*{KH}*{KW} for kernel_size ({KH}, {KW}); "
-                         f"it is not a multiple of {KH * KW}")
-    C = CRS // (KH * KW)
+    N, C, H, W, KH, KW, L = fold_arguments(tuple(cols.shape), output_size, kernel_size)
     kernel, a = _unfold_args((N, C, H, W), (KH, KW), stride, padding, dilation)
-    if L != a.out[0] * a.out[1]:
-        raise ShapeError(f"cols has {L} columns but output_size ({H}, {W}) with these kernel, stride, "
-                         f"padding and dilation has {a.out[0]}x{a.out[1]} = {a.out[0] * a.out[1]} windows")
+    check_fold_windows(L, (H, W), a.out)
     return fn.Col2im.apply(cols, C, H, W, kernel, a)
 
 

@@ -9,6 +9,7 @@ from .. import shapes
 from .._errors import ShapeError, fmt_shape
 from . import _kernels as kern
 from ._checks import as_array, batched, check_grad_shape, compute_dtype, contiguous
+from .._args import check_fold_windows, fold_arguments
 from ._geometry import ConvGeometry, conv_geometry
 
 # Images per BLAS call are chosen so that the im2col matrix of a chunk stays
@@ -246,18 +247,10 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
     Returns x : (N, C, H, W).
     """
     cols = as_array(cols, "cols")
-    if cols.ndim != 3:
-        raise ShapeError(f"cols must have 3 dimensions (N, C*R*S, L), got shape {fmt_shape(cols.shape)}")
-    H, W = shapes.ntuple(output_size, 2, "output_size", minimum=1)
-    KH, KW = shapes.ntuple(kernel_size, 2, "kernel_size", minimum=1)
-    N, CRS, L = cols.shape
-    if CRS % (KH * KW):
-        raise ShapeError(f"cols.shape[1] = {CRS} must be C*{KH}*{KW} for kernel_size ({KH}, {KW}); "
-                         f"it is not a multiple of {KH * KW}")
-    geo = _unfold_geometry((N, CRS // (KH * KW), H, W), (KH, KW), stride, padding, dilation)
-    if L != geo.OH * geo.OW:
-        raise ShapeError(f"cols has {L} columns but output_size ({H}, {W}) with these kernel, stride, "
-                         f"padding and dilation has {geo.OH}x{geo.OW} = {geo.OH * geo.OW} windows")
+    N, C, H, W, KH, KW, L = fold_arguments(cols.shape, output_size, kernel_size)
+    CRS = C * KH * KW
+    geo = _unfold_geometry((N, C, H, W), (KH, KW), stride, padding, dilation)
+    check_fold_windows(L, (H, W), (geo.OH, geo.OW))
     dt = compute_dtype(cols)
     flat = np.ascontiguousarray(np.asarray(cols, dtype=dt).transpose(1, 0, 2)).reshape(1, CRS, N * L)
     dx = np.zeros((N, geo.C, H, W), dtype=dt)

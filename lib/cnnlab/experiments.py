@@ -1,0 +1,145 @@
+"""cnnlab.experiments -- the experiments of the book's second part, as functions.
+
+The chapters call them at full (CPU-sized) scale to draw their figures, and
+the tests call them at reduced scale to assert the phenomena they show: one
+place for each result.
+
+* :func:`degradation` -- plain and residual CIFAR-style networks of two
+  depths trained on the same data (He et al., 2016, figure 1 and 6): the
+  deeper *plain* network ends with a higher **training** error, the deeper
+  residual one does not.
+* :func:`transfer` / :func:`transfer_curves` -- the shipped
+  ``resnet20-letters`` weights reused on scikit-learn's handwritten digits
+  with a few labels per class: feature extraction (frozen body, new head),
+  fine-tuning, freezing the first ``k`` stages, or training from scratch.
+
+>>> from cnnlab import experiments
+>>> runs = experiments.degradation(depths=(20, 56), n=2000, epochs=4)   # doctest: +SKIP
+>>> rows = experiments.transfer_curves(labels_per_class=(5, 20, 50))    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .shapes import check_int
+
+__all__ = ["degradation", "transfer", "transfer_curves", "freeze_stages", "STAGES", "TRANSFER_METHODS"]
+
+#: the stages of a :class:`~cnnlab.models.CifarResNet`, input first
+STAGES = (("conv1", "bn1"), ("layer1",), ("layer2",), ("layer3",))
+
+#: method name -> number of frozen stages (None: no pretrained weights)
+TRANSFER_METHODS = {"scratch": None, "feature extraction": len(STAGES), "fine-tuning": 0}
+
+
+def degradation(depths: Sequence[int] = (20, 56), n: int = 2000, epochs: int = 4, width: int = 4,
+                size: int = 16, lr: float = 0.05, batch_size: int = 64, seed: int = 0,
+                progress: bool = False) -> list[dict]:
+    """Train plain and residual CIFAR-style networks of each depth on glyph digits.
+
+    Every network sees the same ``n`` images of :func:`cnnlab.data.glyphs`
+    (``size`` × ``size``, 10 classes) in the same order, with SGD (momentum
+    0.9, constant ``lr``) for ``epochs`` epochs.
+
+    Returns one dict per network, plain first, in the order of ``depths``:
+    ``{"kind": "plain" | "residual", "depth", "params", "train_error":
+    [error of each epoch], "final_train_error", "seconds"}``. The training
+    error of an epoch is the share of its training batches misclassified
+    while it was trained (as in the paper's thin curves).
+    """
+    from . import data, models, train
+
+    depths = [check_int(d, "depths", minimum=8) for d in depths]
+    n = check_int(n, "n", minimum=10)
+    data_set = data.glyphs("train", n=n, kind="digits", size=size, seed=seed)
+    runs = []
+    for kind, builder in (("plain", models.plain_cifar), ("residual", models.resnet_cifar)):
+        for depth in depths:
+            train.seed_everything(seed)
+            model = builder(depth, num_classes=10, in_channels=1, width=width)
+            t0 = time.perf_counter()
+            history = train.fit(model, data_set, None, epochs=epochs, batch_size=batch_size, optimizer="sgd",
+                                lr=lr, momentum=0.9, seed=seed, device="cpu", progress=progress)
+            errors = [1.0 - a for a in history["train_acc"]]
+            runs.append(dict(kind=kind, depth=depth, params=models.count_parameters(model), train_error=errors,
+                             final_train_error=errors[-1], seconds=time.perf_counter() - t0))
+    return runs
+
+
+def freeze_stages(model: nn.Module, k: int) -> nn.Module:
+    """Freeze the first ``k`` of the :data:`STAGES` of a CIFAR ResNet (0: none, 4: the whole body).
+
+    Frozen parameters get ``requires_grad=False``, and the batch-norm layers
+    of frozen stages keep their running statistics (``momentum=0``), so a
+    frozen stage computes exactly what it computed before. Returns ``model``.
+    """
+    k = check_int(k, "k", minimum=0)
+    if k > len(STAGES):
+        raise ValueError(f"k must be between 0 and {len(STAGES)} (the stages {STAGES}), got {k}")
+    for stage in STAGES[:k]:
+        for name in stage:
+            module = getattr(model, name)
+            for p in module.parameters():
+                p.requires_grad_(False)
+            for m in module.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.momentum = 0.0
+    return model
+
+
+def transfer(labels_per_class: int, frozen: int | None, steps: int = 150, batch_size: int = 32,
+             lr: float = 1e-3, seed: int = 0, weights: str = "resnet20-letters") -> float:
+    """Test accuracy on scikit-learn's digits after training on ``labels_per_class`` images of each digit.
+
+    ``frozen=None`` trains the same architecture from scratch (random
+    weights); otherwise the shipped ``weights`` are loaded, the 26-letter head
+    is replaced by a new 10-digit one and the first ``frozen`` stages are
+    frozen (:func:`freeze_stages`; 4 = feature extraction, 0 = fine-tuning of
+    everything). Every variant takes ``steps`` Adam steps of ``batch_size``
+    images (fewer images: more epochs), so all get the same compute. The
+    accuracy is measured on the 360 test digits.
+    """
+    from . import data, models, train
+    from .models.pretrained import build
+
+    labels_per_class = check_int(labels_per_class, "labels_per_class", minimum=1)
+    steps = check_int(steps, "steps", minimum=1)
+    info = models.pretrained_info(weights)
+    size = info["input_size"][-1]
+    train_set = data.digits("train", size=size).take_per_class(labels_per_class, seed=seed)
+    test_set = data.digits("test", size=size)
+    train.seed_everything(seed)
+    if frozen is None:
+        model = build(info["architecture"], {**info["arch_kwargs"], "num_classes": 10})
+    else:
+        model = freeze_stages(models.pretrained(weights, num_classes=10), frozen)
+    batch = min(batch_size, len(train_set))
+    epochs = max(1, math.ceil(steps / math.ceil(len(train_set) / batch)))
+    train.fit(model, train_set, None, epochs=epochs, batch_size=batch, optimizer="adam", lr=lr, seed=seed,
+              device="cpu", progress=False)
+    return train.evaluate(model, test_set, device="cpu")["accuracy"]
+
+
+def transfer_curves(labels_per_class: Sequence[int] = (5, 20, 50), methods: Sequence[str] = tuple(TRANSFER_METHODS),
+                    steps: int = 150, seed: int = 0) -> list[dict]:
+    """:func:`transfer` for every method of :data:`TRANSFER_METHODS` and label count.
+
+    Returns rows ``{"labels_per_class", "method", "frozen", "accuracy", "seconds"}``.
+    """
+    unknown = [m for m in methods if m not in TRANSFER_METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(TRANSFER_METHODS)}")
+    rows = []
+    for k in labels_per_class:
+        for method in methods:
+            t0 = time.perf_counter()
+            acc = transfer(k, TRANSFER_METHODS[method], steps=steps, seed=seed)
+            rows.append(dict(labels_per_class=k, method=method, frozen=TRANSFER_METHODS[method], accuracy=acc,
+                             seconds=time.perf_counter() - t0))
+    return rows
