@@ -69,12 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--regex", default=None,
                        help="nbgrader zip_collect regular expression for unusual file names, with groups "
                             "student_id and file_id (and timestamp); it must match the whole path")
-    lim = p.add_argument_group("limits per student (defaults: autograder/grading.toml, else these)")
-    lim.add_argument("--cell-timeout", type=float, default=None, metavar="S", help="seconds per cell (30)")
-    lim.add_argument("--notebook-timeout", type=float, default=None, metavar="S",
-                     help="seconds per notebook (600)")
-    lim.add_argument("--memory", default=None, metavar="SIZE", help="memory per process, e.g. 4G (4G)")
-    lim.add_argument("--processes", type=int, default=None, metavar="N", help="processes and threads (256)")
+    lim = p.add_argument_group("limits per student (defaults: the course's autograder/grading.toml)")
+    lim.add_argument("--cell-timeout", type=float, default=None, metavar="S", help="seconds per cell")
+    lim.add_argument("--notebook-timeout", type=float, default=None, metavar="S", help="seconds per notebook")
+    lim.add_argument("--memory", default=None, metavar="SIZE", help="memory per process, e.g. 4G")
+    lim.add_argument("--processes", type=int, default=None, metavar="N", help="processes and threads")
     safety = p.add_argument_group("sandbox")
     safety.add_argument("--unsafe", action="store_true",
                         help="grade without the bubblewrap sandbox when it is not available (student code then "
@@ -86,18 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _options(args, course, parser):
     from .runner import Options
-    from .sandbox import Limits, parse_size
 
-    settings = course.settings()
-    d = settings.get("defaults", {})
+    given = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("notebook_timeout", args.notebook_timeout),
+                               ("memory", args.memory), ("processes", args.processes)) if v is not None}
     try:
-        limits = Limits(
-            cell_timeout=float(args.cell_timeout or d.get("cell_timeout", 30)),
-            notebook_timeout=float(args.notebook_timeout or d.get("notebook_timeout", 600)),
-            memory=parse_size(args.memory or d.get("memory", "4G"), "--memory"),
-            processes=int(args.processes or d.get("processes", 256)))
+        for a in args.assignments or course.assignments():
+            course.limits(a, given)  # a bad value fails here, with the option's name
     except ValueError as e:
-        parser.error(str(e))
+        parser.error(str(e).replace("memory", "--memory") if "memory" in str(e) else str(e))
     due = {}
     for item in args.due:
         if "=" in item.split("T")[0]:
@@ -109,10 +104,15 @@ def _options(args, course, parser):
             due[args.assignments[0]] = item
     if args.workers < 0:
         parser.error(f"--workers must be 0 (all cores) or more, got {args.workers}")
-    return Options(workers=args.workers, dask=args.dask, force=args.force, unsafe=args.unsafe, limits=limits,
-                   students=args.student, due=due, late_penalty=args.late_penalty or d.get("late_penalty", "none"),
-                   regex=args.regex, feedback=not args.no_feedback, progress=not args.quiet,
+    return Options(workers=args.workers, dask=args.dask, force=args.force, unsafe=args.unsafe, limits=given,
+                   students=args.student, due=due, late_penalty=args.late_penalty, regex=args.regex,
+                   feedback=not args.no_feedback, progress=not args.quiet,
                    expose=[str(Path(x).resolve()) for x in args.expose])
+
+
+def _short(path) -> str:
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def _terminate(signum, frame):
@@ -173,8 +173,8 @@ def main(argv=None) -> int:
             print(f"  {len(rows)} students, mean {sum(totals) / len(totals):.2f} of {rows[0]['max_score']}; "
                   f"{len(flagged)} flagged")
         for name in ("grades", "report", "flagged"):
-            print(f"  {name + ':':<9}{os.path.relpath(paths[name])}")
-        print(f"  feedback: {os.path.relpath(out / 'feedback')}/<student>/{a}/")
+            print(f"  {name + ':':<9}{_short(paths[name])}")
+        print(f"  feedback: {_short(out / 'feedback')}/<student>/{a}/")
     if outcome.phases:
         n = sum(len(v) for v in outcome.graded.values())
         parts = ", ".join(f"{k} {_minutes(v)}" for k, v in outcome.phases.items())

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -131,22 +132,26 @@ def read_notebook(data: bytes):
     except UnicodeDecodeError:
         return None, "the notebook file is not text (not UTF-8)"
     try:
-        nb = nbformat.reads(text, as_version=4, capture_validation_error={})
+        with warnings.catch_warnings():  # nbformat's complaints about old files: fixed below, not our output
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4, capture_validation_error={})
     except NotJSONError as e:
         return None, f"the notebook file is not valid JSON ({str(e).splitlines()[0][:120]})"
     except Exception as e:  # noqa: BLE001 - nbformat raises many kinds
         return None, f"the notebook file cannot be read as a notebook ({type(e).__name__}: {str(e)[:120]})"
     if not isinstance(nb, dict) or "cells" not in nb:
         return None, "the file is JSON but not a notebook"
-    try:
-        nbformat.validate(nb)
-    except Exception:
-        changes, fixed = nbformat.validator.normalize(nb)
-        nb = nbformat.from_dict(fixed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
             nbformat.validate(nb)
-        except Exception as e:  # noqa: BLE001
-            return None, f"the notebook does not follow the notebook format ({str(e).splitlines()[0][:120]})"
+        except Exception:
+            changes, fixed = nbformat.validator.normalize(nb)
+            nb = nbformat.from_dict(fixed)
+            try:
+                nbformat.validate(nb)
+            except Exception as e:  # noqa: BLE001
+                return None, f"the notebook does not follow the notebook format ({str(e).splitlines()[0][:120]})"
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.setdefault("outputs", [])

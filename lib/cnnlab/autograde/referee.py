@@ -28,7 +28,7 @@ of typical mistakes) come with it::
 
     imports = ["from cnnlab.grading import *"]
     hide = ["cnnlab"]                       # not importable in the worker
-    forbid = "cnnlab.grading.forbid:FORBIDDEN_MODULES"
+    forbid = "cnnlab.grading.forbid:NUMPY.modules"
     [mirror]
     grade_ids = ["q2a", "q2b"]
     functions = ["check_conv2d"]            # which calls are re-run
@@ -291,8 +291,16 @@ class Spec:
 
 
 def _resolve(dotted: str):
-    module, _, attr = dotted.replace(":", ".").rpartition(".")
-    return getattr(importlib.import_module(module), attr)
+    """``package.module:name.attr`` (or ``package.module.name``) -> the object."""
+    if ":" in dotted:
+        module, _, path = dotted.partition(":")
+        obj = importlib.import_module(module)
+    else:
+        module, _, path = dotted.rpartition(".")
+        obj = importlib.import_module(module)
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _compare(got, want, check: Check, path="output") -> str | None:
@@ -644,7 +652,7 @@ def _proxy_aware(skip=()) -> list:
     if forbid is not None and hasattr(forbid, "static_findings"):
         original = forbid.static_findings
         out.append((forbid, "static_findings",
-                    lambda fn: [] if getattr(fn, "__referee_proxy__", False) else original(fn)))
+                    lambda fn, *a, **k: [] if getattr(fn, "__referee_proxy__", False) else original(fn, *a, **k)))
     if forbid is not None and hasattr(forbid, "Tripwires"):
         run = forbid.Tripwires.run
 
@@ -660,7 +668,7 @@ def _proxy_aware(skip=()) -> list:
             getattr(mod, attr)
         except (ImportError, AttributeError) as e:
             raise SpecError(f"skip: {dotted} cannot be found: {e}") from None
-        out.append((mod, attr, lambda *a, **k: 0))
+        out.append((mod, attr, lambda *a, **k: 0))  # noqa: B023 - the same stub for every entry
     return out
 
 

@@ -71,10 +71,12 @@ class Course:
     course_id: str = "course"
     autograder: Path | None = None
 
+    cell_timeout: float | None = None  # the course's nbgrader Execute.timeout
+
     @classmethod
     def find(cls, root: Path) -> "Course":
         root = Path(root).resolve()
-        source, course_id = root / "source", "course"
+        source, course_id, timeout = root / "source", "course", None
         cfg_file = root / "nbgrader_config.py"
         if cfg_file.is_file():
             from traitlets.config.loader import PyFileConfigLoader
@@ -85,11 +87,12 @@ class Course:
             src = cd.get("source_directory", "source")
             base = Path(cd.get("root", root))
             source = (base / src).resolve()
+            timeout = cfg.get("Execute", {}).get("timeout")
         if not source.is_dir():
             raise ValueError(f"course: {root} has no {source.name}/ folder with the assignments' source notebooks; "
                              "give the course's root with --course")
         ag = root / "autograder"
-        return cls(root, source, course_id, ag if ag.is_dir() else None)
+        return cls(root, source, course_id, ag if ag.is_dir() else None, timeout)
 
     def assignments(self) -> list[str]:
         return sorted(p.name for p in self.source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
@@ -100,11 +103,37 @@ class Course:
             return tomllib.loads((self.autograder / "grading.toml").read_text())
         return {}
 
+    def setting(self, assignment: str, key: str, given=None, fallback=None):
+        """A setting: given (command line) > [assignments.<a>] > [defaults] > fallback."""
+        if given is not None:
+            return given
+        s = self.settings()
+        for table in (s.get("assignments", {}).get(assignment, {}), s.get("defaults", {})):
+            if key in table:
+                return table[key]
+        return fallback
+
+    def limits(self, assignment: str, given: dict) -> Limits:
+        from .sandbox import parse_size
+
+        base = Limits()
+        cell = self.setting(assignment, "cell_timeout", given.get("cell_timeout"),
+                            self.cell_timeout or base.cell_timeout)
+        return Limits(
+            cell_timeout=float(cell),
+            notebook_timeout=float(self.setting(assignment, "notebook_timeout", given.get("notebook_timeout"),
+                                                base.notebook_timeout)),
+            memory=parse_size(self.setting(assignment, "memory", given.get("memory"), base.memory), "memory"),
+            processes=int(self.setting(assignment, "processes", given.get("processes"), base.processes)))
+
     def spec_path(self, assignment: str) -> Path | None:
         if self.autograder:
             p = self.autograder / "referee" / f"{assignment}.toml"
             return p if p.is_file() else None
         return None
+
+
+LIMIT_KEYS = ("cell_timeout", "notebook_timeout", "memory", "processes")
 
 
 @dataclass
@@ -113,10 +142,10 @@ class Options:
     dask: str | None = None            # scheduler address
     force: bool = False
     unsafe: bool = False
-    limits: Limits = field(default_factory=Limits)
+    limits: dict = field(default_factory=dict)  # given on the command line: they win over grading.toml
     students: list = field(default_factory=list)
     due: dict = field(default_factory=dict)   # assignment -> ISO due date
-    late_penalty: str = "none"
+    late_penalty: str | None = None   # None: grading.toml, else "none"
     regex: str | None = None
     feedback: bool = True
     progress: bool = True
@@ -266,8 +295,10 @@ def make_bundle(gdir: GradingDir, assignment: str, opts: Options) -> Bundle:
         spec = Spec.load(spec_path, assignment, tests, defined_functions(answers))
     secrets = [gdir.course.root, gdir.course.source, gdir.out]
     return Bundle(master=master, source_notebooks=source_nbs, files=files, spec=spec, seed=gdir.seed(),
-                  limits=opts.limits, unsafe=opts.unsafe, secrets=tuple(str(s) for s in secrets),
-                  late_penalty=opts.late_penalty, feedback=opts.feedback, extra_ro=tuple(opts.expose))
+                  limits=gdir.course.limits(assignment, opts.limits), unsafe=opts.unsafe,
+                  secrets=tuple(str(s) for s in secrets),
+                  late_penalty=gdir.course.setting(assignment, "late_penalty", opts.late_penalty, "none"),
+                  feedback=opts.feedback, extra_ro=tuple(opts.expose))
 
 
 def gather_jobs(gdir: GradingDir, assignment: str, bundle: Bundle, opts: Options):
@@ -306,13 +337,16 @@ def gather_jobs(gdir: GradingDir, assignment: str, bundle: Bundle, opts: Options
 class Writer:
     """The one place that writes grades: files, gradebook, result marker."""
 
-    def __init__(self, gdir: GradingDir, opts: Options):
+    def __init__(self, gdir: GradingDir, opts: Options, late_penalties: dict):
         from .gradebook import Recorder
 
         self.gdir = gdir
-        cfg = gdir.config()
-        cfg.LateSubmissionPlugin.penalty_method = opts.late_penalty
-        self.recorder = Recorder(gdir.db_url, config=cfg)
+        self.recorders = {}
+        for a, method in late_penalties.items():
+            cfg = gdir.config()
+            cfg.LateSubmissionPlugin.penalty_method = method
+            self.recorders[a] = cfg
+        self.recorder = Recorder(gdir.db_url)
 
     def close(self):
         self.recorder.close()
@@ -332,6 +366,7 @@ class Writer:
                 _atomic_write(out / "feedback" / s / a / f"{name}.html", rec.pop("feedback"))
         if result.get("timestamp"):
             _atomic_write(out / "autograded" / s / a / "timestamp.txt", result["timestamp"])
+        self.recorder.config = self.recorders.get(a)
         self.recorder.record(a, s, result.get("timestamp"), graded, bundle.master)
         db = self.recorder.scores(a, s)
         result["gradebook"] = db
@@ -468,7 +503,8 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
     if not submissions.exists():
         raise ValueError(f"submissions: {submissions} does not exist; give the LMS export (.zip) or a folder")
     gdir = GradingDir(out, course)
-    gdir.write_nbgrader_config(opts.late_penalty)
+    gdir.write_nbgrader_config(course.setting(assignments[0] if assignments and len(assignments) == 1 else "",
+                                              "late_penalty", opts.late_penalty, "none"))
     known = course.assignments()
     if assignments:
         unknown = [a for a in assignments if a not in known]
@@ -476,14 +512,13 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
             raise ValueError(f"assignment: {', '.join(unknown)} not found in {course.source}; "
                              f"known: {', '.join(known) or 'none'}")
     todo = assignments or known
-    settings = course.settings()
     outcome = Outcome()
     bundles, jobs = {}, []
     cfg = gdir.config()
     quiet = logging.getLogger("cnnlab.autograde.nbgrader")
     quiet.setLevel(logging.ERROR)
     for a in todo:
-        due = opts.due.get(a) or settings.get("assignments", {}).get(a, {}).get("due")
+        due = course.setting(a, "due", opts.due.get(a))
         generate(gdir, a, due)
         bundle = make_bundle(gdir, a, opts)
         notebooks = list(bundle.master.notebooks)
@@ -509,7 +544,7 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
             check_referee(bundle, ensure_seed(bundle))
     outcome.phases["solution check"] = monotonic() - t1
     t2 = monotonic()
-    writer = Writer(gdir, opts)
+    writer = Writer(gdir, opts, {a: b.late_penalty for a, b in bundles.items()})
     tqdm.monitor_interval = 0  # no monitor thread
     workers = opts.workers or os.cpu_count() or 1
     source = _dask(jobs, bundles, opts.dask) if opts.dask else _local(jobs, bundles, workers)
