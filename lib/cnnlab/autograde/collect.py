@@ -62,6 +62,7 @@ class CnnlabCollector(FileNameCollectorPlugin):
     single_assignment = List(help="[True] when only this assignment is being graded").tag(config=True)
     timestamps = Dict(help="student id -> timestamp, from timestamps.csv").tag(config=True)
     assignment = Unicode("", help="the assignment being collected").tag(config=True)
+    elsewhere = List(Unicode(), help="notebook names of the other assignments (skipped quietly)").tag(config=True)
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -111,7 +112,8 @@ class CnnlabCollector(FileNameCollectorPlugin):
                 return None
             nb = self._notebook(m["student"], m["rest"] + ext, submitted_file)
             if nb is None:
-                self.unmatched.append(f"{name}: cannot tell which notebook of the assignment this is")
+                if normalise_name(m["rest"]) not in self.elsewhere:
+                    self.unmatched.append(f"{name}: cannot tell which notebook of the assignment this is")
                 return None
             info = {"student_id": m["student"], "file_id": nb, "timestamp": m["timestamp"]}
         else:
@@ -122,7 +124,8 @@ class CnnlabCollector(FileNameCollectorPlugin):
             if ext == ".ipynb" and len(inner) == 1:
                 nb = self._notebook(student, name, submitted_file)
                 if nb is None:
-                    self.unmatched.append(f"{'/'.join(parts)}: not a notebook of this assignment")
+                    if normalise_name(stem) not in self.elsewhere:
+                        self.unmatched.append(f"{'/'.join(parts)}: not a notebook of this assignment")
                     return None
                 info = {"student_id": student, "file_id": nb}
             else:
@@ -199,7 +202,7 @@ def timestamps_from(submissions: Path) -> dict:
 
 
 def collect(coursedir_config, assignment: str, notebooks: list[str], submissions: Path, *, single: bool,
-            regex: str | None = None, log=None) -> dict:
+            regex: str | None = None, log=None, elsewhere=()) -> dict:
     """Run nbgrader's zip_collect for one assignment.  Returns
     ``{"notes": {student: [...]}, "unmatched": [...]}``."""
     from nbgrader.apps import ZipCollectApp
@@ -219,6 +222,7 @@ def collect(coursedir_config, assignment: str, notebooks: list[str], submissions
     cfg.CnnlabCollector.single_assignment = [True] if single else []
     cfg.CnnlabCollector.timestamps = timestamps_from(submissions)
     cfg.CnnlabCollector.assignment = assignment
+    cfg.CnnlabCollector.elsewhere = [n for n in elsewhere if n not in notebooks]
     if regex:
         cfg.CnnlabCollector.named_regexp = regex
     app = ZipCollectApp(config=cfg)

@@ -4,7 +4,8 @@
 
 * ``grades.csv``: one row per student, one column per question (the
   gradebook's score, so a TA's manual changes in formgrader count), the
-  total, the maximum, the late penalty and the flags;
+  total, the maximum, the late penalty and the flags (``needs-manual-grading``
+  while written answers wait for a TA in formgrader);
 * ``flagged.csv``: one row per flag with its reason;
 * ``report.html`` with ``histogram.png`` (totals) and ``pass_rates.png``
   (share of students with full points per question), the statistics and the
@@ -37,7 +38,8 @@ def _scores(db_url: str, assignment: str, students) -> dict:
                     per[(nb.name, g.name)] = g.score
             penalty = sub.late_submission_penalty or 0.0
             out[s] = {"questions": per, "score": sub.score - penalty, "raw": sub.score, "max": sub.max_score,
-                      "late_penalty": penalty, "timestamp": sub.timestamp.isoformat() if sub.timestamp else ""}
+                      "late_penalty": penalty, "timestamp": sub.timestamp.isoformat() if sub.timestamp else "",
+                      "manual": bool(sub.needs_manual_grade)}
     return out
 
 
@@ -61,7 +63,8 @@ def export_assignment(gdir, assignment: str, master) -> dict[str, Path]:
         w.writerow(["student_id", *cols, "total", "max_score", "late_penalty", "flags", "timestamp"])
         for s in sorted(scores):
             sc = scores[s]
-            flags = sorted({f["flag"] for f in results[s].get("flags", [])})
+            flags = sorted({f["flag"] for f in results[s].get("flags", [])} |
+                           ({"needs-manual-grading"} if sc["manual"] else set()))
             row = [sc["questions"].get((nb, gid)) for nb, gid, _ in questions]
             w.writerow([s, *[("" if v is None else f"{v:g}") for v in row], f"{sc['score']:g}",
                         f"{sc['max']:g}", f"{sc['late_penalty']:g}", ";".join(flags), sc["timestamp"]])

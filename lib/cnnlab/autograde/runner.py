@@ -522,8 +522,9 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
         generate(gdir, a, due)
         bundle = make_bundle(gdir, a, opts)
         notebooks = list(bundle.master.notebooks)
+        others = [p.stem for b in known if b != a for p in (course.source / b).glob("*.ipynb")]
         res = collect_mod.collect(cfg, a, notebooks, submissions, single=len(todo) == 1, regex=opts.regex,
-                                  log=quiet)
+                                  log=quiet, elsewhere=others)
         outcome.unmatched[a] = res["unmatched"]
         new, done = gather_jobs(gdir, a, bundle, opts)
         if not new and not done:
