@@ -266,7 +266,13 @@ def conv_direct_fwd(x, w, bias, G, sh, sw, pt, pl, dh, dw,
                         lo = ow_lo[s]
                         hi = ow_hi[s]
                         off = s * dw - pl
-                        gather_axpy(dst_row[lo:hi], src_row[lo * sw + off:], hi - lo, sw, wv)
+                        d0 = dst_row[lo:hi]
+                        if sw == 1:  # inline: a call per row costs more than the row on small images
+                            s0 = src_row[lo + off:hi + off]
+                            for j in range(hi - lo):
+                                d0[j] += wv * s0[j]
+                        else:
+                            gather_axpy(d0, src_row[lo * sw + off:], hi - lo, sw, wv)
 
 
 @kernel
@@ -294,7 +300,13 @@ def conv_direct_bwd_input(dy, w, G, sh, sw, pt, pl, dh, dw,
                         lo = ow_lo[s]
                         hi = ow_hi[s]
                         off = s * dw - pl
-                        scatter_axpy(dst_row[lo * sw + off:], src_row[lo:hi], hi - lo, sw, wv)
+                        s0 = src_row[lo:hi]
+                        if sw == 1:  # inline, as in conv_direct_fwd
+                            d0 = dst_row[lo + off:hi + off]
+                            for j in range(hi - lo):
+                                d0[j] += wv * s0[j]
+                        else:
+                            scatter_axpy(dst_row[lo * sw + off:], s0, hi - lo, sw, wv)
 
 
 @kernel
