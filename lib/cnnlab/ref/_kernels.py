@@ -77,24 +77,79 @@ def gather(dst, src, n, step):
 
 
 @serial
-def max_update(dst, src, n):
-    """Running max over contiguous rows (PyTorch's rule: a larger value or a NaN replaces)."""
+def _scatter_add(dst, src, n, step):
     for j in range(n):
-        v = src[j]
+        dst[j * step] += src[j]
+
+
+@serial
+def scatter_add(dst, src, n, step):
+    """dst[j*step] += src[j] for j < n."""
+    if step == 1:
+        _scatter_add(dst, src, n, 1)
+    elif step == 2:
+        _scatter_add(dst, src, n, 2)
+    else:
+        _scatter_add(dst, src, n, step)
+
+
+@serial
+def _gather_add(dst, src, n, step):
+    for j in range(n):
+        dst[j] += src[j * step]
+
+
+@serial
+def gather_add(dst, src, n, step):
+    """dst[j] += src[j*step] for j < n."""
+    if step == 1:
+        _gather_add(dst, src, n, 1)
+    elif step == 2:
+        _gather_add(dst, src, n, 2)
+    else:
+        _gather_add(dst, src, n, step)
+
+
+@serial
+def _max_update(dst, src, n, step):
+    for j in range(n):
+        v = src[j * step]
         cur = dst[j]
         dst[j] = v if (v > cur) | (v != v) else cur
 
 
 @serial
-def argmax_update(dst, idx, src, n, base, istep):
-    """Running max with arg-max over contiguous rows: where src[j] beats dst[j]
-    (PyTorch: a larger value or a NaN), take it, with idx[j] = base + j*istep."""
+def max_update(dst, src, n, step):
+    """Running max dst[j] = max(dst[j], src[j*step]) for j < n, PyTorch's rule:
+    a larger value or a NaN replaces."""
+    if step == 1:
+        _max_update(dst, src, n, 1)
+    elif step == 2:
+        _max_update(dst, src, n, 2)
+    else:
+        _max_update(dst, src, n, step)
+
+
+@serial
+def _argmax_update(dst, idx, src, n, step, base, istep):
     for j in range(n):
-        v = src[j]
+        v = src[j * step]
         cur = dst[j]
         take = (v > cur) | (v != v)
         dst[j] = v if take else cur
         idx[j] = base + j * istep if take else idx[j]
+
+
+@serial
+def argmax_update(dst, idx, src, n, step, base, istep):
+    """max_update that also keeps the arg-max: where src[j*step] wins,
+    idx[j] = base + j*istep."""
+    if step == 1:
+        _argmax_update(dst, idx, src, n, 1, base, istep)
+    elif step == 2:
+        _argmax_update(dst, idx, src, n, 2, base, istep)
+    else:
+        _argmax_update(dst, idx, src, n, step, base, istep)
 
 
 @serial
@@ -121,16 +176,6 @@ def split_plane(img, sw, planes):
     """split_phases for every row of a plane: planes (H, sw, L)."""
     for ih in range(img.shape[0]):
         split_phases(img[ih], sw, planes[ih])
-
-
-@serial
-def merge_phases(phases, sw, dst):
-    """dst[j*sw + p] += phases[p, j]: the adjoint of split_phases."""
-    W = dst.shape[0]
-    for p in range(sw):
-        src = phases[p]
-        for j in range((W - p + sw - 1) // sw):
-            dst[j * sw + p] += src[j]
 
 
 @serial
@@ -361,18 +406,16 @@ def conv_direct_bwd_weight(dy, x, G, sh, sw, pt, pl, dh, dw,
 @serial
 def max_pool_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix, with_idx):
     """Max of each window of one plane into o (OH, OW), -inf outside the image,
-    NaN propagating; if with_idx, ix (OH, OW) gets the flat arg-max ih*W + iw as
-    PyTorch picks it: the first maximum in row-major window order, the last NaN,
-    and for an all -inf window its first position past the padding."""
+    NaN propagating; if with_idx, ix (OH, OW, int64) gets the flat arg-max
+    ih*W + iw as PyTorch picks it: the first maximum in row-major window order,
+    the last NaN, and for an all -inf window its first position past the padding.
+    The arg-max is tracked in an int32 row (twice the lanes per vector of int64)."""
     H, W = img.shape
     OH, OW = o.shape
-    planes = np.empty((H if sw > 1 else 1, sw, (W + sw - 1) // sw), dtype=img.dtype)
-    if sw > 1:
-        split_plane(img, sw, planes)
+    irow = np.empty(OW if with_idx else 1, dtype=np.int32)
     for oh in range(OH):
         orow = o[oh]
         orow[:] = -np.inf
-        irow = ix[oh if with_idx else 0]
         if with_idx:
             irow[:] = -1
         h0 = oh * sh - ph
@@ -381,36 +424,37 @@ def max_pool_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix, wit
             if ih < 0 or ih >= H:
                 continue
             src = img[ih]
-            phases = planes[ih if sw > 1 else 0]
             for s in range(KW):
                 lo = ow_lo[s]
                 hi = ow_hi[s]
                 if hi <= lo:
                     continue
                 off = s * dw - pw
-                seg = tap_segment(src, phases, sw, off, lo, hi)
+                seg = src[lo * sw + off:]  # read with stride sw (a literal 1 or 2 vectorises)
                 if with_idx:
-                    argmax_update(orow[lo:hi], irow[lo:hi], seg, hi - lo, ih * W + lo * sw + off, sw)
+                    argmax_update(orow[lo:hi], irow[lo:hi], seg, hi - lo, sw, ih * W + lo * sw + off, sw)
                 else:
-                    max_update(orow[lo:hi], seg, hi - lo)
+                    max_update(orow[lo:hi], seg, hi - lo, sw)
         if not with_idx:
             continue
         fh = h0
         while fh < 0:
             fh += dh
+        dst = ix[oh]
         for j in range(OW):
-            if irow[j] < 0:
+            i = irow[j]
+            if i < 0:
                 fw = j * sw - pw
                 while fw < 0:
                     fw += dw
-                irow[j] = fh * W + fw
+                i = fh * W + fw
+            dst[j] = i
 
 
 @kernel
 def max_pool_fwd(x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out, idx, with_idx):
-    """out (N, C, OH, OW) maxima and, if with_idx, idx (N, C, OH, OW) the flat
-    arg-max (ih*W + iw) of each window (else idx may be any (1, 1, 1, 1) array).
-    idx is int32 (plane-local; twice as many lanes per vector as int64)."""
+    """out (N, C, OH, OW) maxima and, if with_idx, idx (N, C, OH, OW, int64) the
+    flat arg-max (ih*W + iw) of each window (else idx may be any (1, 1, 1, 1) array)."""
     N, C = x.shape[0], x.shape[1]
     for t in prange(N * C):
         n = t // C
@@ -428,7 +472,7 @@ def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx):
         n = t // C
         c = t % C
         vals = np.empty((OH, OW), dtype=x.dtype)
-        ix = np.empty((OH, OW), dtype=np.int32)
+        ix = np.empty((OH, OW), dtype=np.int64)
         max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, vals, ix, True)
         g = dy[n, c]
         d = dx[n, c].reshape(H * W)
@@ -442,9 +486,11 @@ def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx):
 
 @kernel
 def max_pool_scatter(dy, idx, dx):
-    """dx[n, c].flat[idx[n, c, oh, ow]] += dy[n, c, oh, ow] (indices from the forward pass)."""
+    """dx[n, c].flat[idx[n, c, oh, ow]] += dy[n, c, oh, ow] (indices from the forward pass).
+    Returns how many indices fell outside [0, H*W) (those are skipped; the caller raises)."""
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
+    bad = 0
     for t in prange(N * C):
         n = t // C
         c = t % C
@@ -457,6 +503,9 @@ def max_pool_scatter(dy, idx, dx):
                 i = ix[oh, ow]
                 if 0 <= i < H * W:
                     d[i] += g[oh, ow]
+                else:
+                    bad += 1
+    return bad
 
 
 @kernel
@@ -470,8 +519,12 @@ def avg_pool_fwd(x, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, out):
         img = x[n, c]
         o = out[n, c]
         acc = np.empty(OW, dtype=np.float64)
-        planes = np.empty((H if sw > 1 else 1, sw, (W + sw - 1) // sw), dtype=x.dtype)
-        if sw > 1:
+        # windows that overlap along a row (KW > sw) read each column several
+        # times: then a phase split of the plane (contiguous taps) pays off;
+        # otherwise the taps read the row with a literal stride 1 or 2
+        split = KW > sw > 1
+        planes = np.empty((H if split else 1, sw, (W + sw - 1) // sw), dtype=x.dtype)
+        if split:
             split_plane(img, sw, planes)
         for oh in range(OH):
             acc[:] = 0.0
@@ -481,14 +534,19 @@ def avg_pool_fwd(x, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, out):
                 if ih < 0 or ih >= H:
                     continue
                 src = img[ih]
-                phases = planes[ih if sw > 1 else 0]
+                phases = planes[ih if split else 0]
                 for s in range(KW):
                     lo = ow_lo[s]
                     hi = ow_hi[s]
-                    seg = tap_segment(src, phases, sw, s - pw, lo, hi)
-                    a0 = acc[lo:hi]
-                    for j in range(hi - lo):
-                        a0[j] += seg[j]
+                    if hi <= lo:
+                        continue
+                    if split:
+                        seg = tap_segment(src, phases, sw, s - pw, lo, hi)
+                        a0 = acc[lo:hi]
+                        for j in range(hi - lo):
+                            a0[j] += seg[j]
+                    else:
+                        gather_add(acc[lo:hi], src[lo * sw + s - pw:], hi - lo, sw)
             orow = o[oh]
             drow = den[oh]
             for j in range(OW):
@@ -497,7 +555,12 @@ def avg_pool_fwd(x, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, out):
 
 @kernel
 def avg_pool_bwd(dy, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, dx):
-    """dx: each window's gradient dy/den spread evenly over the window (adjoint of avg_pool_fwd)."""
+    """dx: each window's gradient dy/den spread evenly over the window (adjoint of avg_pool_fwd).
+
+    Per plane, each output row's gradient is first spread along the columns
+    once (``U[oh, iw]``: the sum over the windows of that row covering column
+    iw); every input row is then the sum of the rows U[oh] of the windows that
+    cover it -- contiguous adds, no read-modify-write of scattered elements."""
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
     for t in prange(N * C):
@@ -505,32 +568,32 @@ def avg_pool_bwd(dy, KH, KW, sh, sw, ph, pw, ow_lo, ow_hi, den, dx):
         c = t % C
         g = dy[n, c]
         d = dx[n, c]
-        d[:, :] = 0
+        U = np.empty((OH, W), dtype=dx.dtype)
         v = np.empty(OW, dtype=dx.dtype)
-        # gradients are accumulated per input row in phase-split form (contiguous
-        # adds) and interleaved into dx once
-        L = (W + sw - 1) // sw
-        acc = np.zeros((H, sw, L), dtype=dx.dtype)
         for oh in range(OH):
             grow = g[oh]
             drow = den[oh]
             for j in range(OW):
                 v[j] = grow[j] / drow[j]
-            h0 = oh * sh - ph
+            u = U[oh]
+            u[:] = 0
+            for s in range(KW):
+                lo = ow_lo[s]
+                hi = ow_hi[s]
+                if hi > lo:
+                    scatter_add(u[lo * sw + s - pw:], v[lo:hi], hi - lo, sw)
+        for ih in range(H):
+            row = d[ih]
+            row[:] = 0
             for r in range(KH):
-                ih = h0 + r
-                if ih < 0 or ih >= H:
+                q = ih + ph - r
+                if q < 0:
+                    break
+                if q % sh != 0 or q // sh >= OH:
                     continue
-                for s in range(KW):
-                    lo = ow_lo[s]
-                    hi = ow_hi[s]
-                    seg = tap_segment(d[ih], acc[ih], sw, s - pw, lo, hi)
-                    v0 = v[lo:hi]
-                    for j in range(hi - lo):
-                        seg[j] += v0[j]
-        if sw > 1:
-            for ih in range(H):
-                merge_phases(acc[ih], sw, d[ih])
+                u = U[q // sh]
+                for j in range(W):
+                    row[j] += u[j]
 
 
 @kernel

@@ -93,11 +93,11 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     out = np.empty((x4.shape[0], x4.shape[1], g.OH, g.OW), dtype=dt)
     if x4.shape[2] * x4.shape[3] >= 2**31:
         raise ShapeError(f"x has {x4.shape[2]}x{x4.shape[3]} positions per plane; at most 2**31 are supported")
-    idx = np.empty(out.shape if return_indices else (1, 1, 1, 1), dtype=np.int32)
+    # plane-local flat indices, int64 as torch returns them
+    idx = np.empty(out.shape if return_indices else (1, 1, 1, 1), dtype=np.int64)
     kern.max_pool_fwd(x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, out, idx, bool(return_indices))
     y = _finish(out, spatial, unbatched)
-    # indices are plane-local, computed in int32, returned as int64 as torch returns them
-    return (y, _finish(idx.astype(np.int64), spatial, unbatched)) if return_indices else y
+    return (y, _finish(idx, spatial, unbatched)) if return_indices else y
 
 
 def _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode, spatial, indices):
@@ -117,12 +117,11 @@ def _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode,
         if idx.shape != expected:
             raise ShapeError(f"indices has shape {fmt_shape(idx.shape)} but dy has shape "
                              f"{fmt_shape(expected)}; pass the indices returned by the same forward call")
-        plane = x4.shape[2] * x4.shape[3]
-        if idx.size and (idx.min() < 0 or idx.max() >= plane):
+        idx4 = np.ascontiguousarray(idx.reshape(dy4.shape), dtype=np.int64)
+        if kern.max_pool_scatter(dy4, idx4, dx):  # the kernel counts (and skips) indices out of range
+            plane = x4.shape[2] * x4.shape[3]
             raise ValueError(f"indices must lie in [0, {plane}) (flat positions ih*W + iw in one plane of x); "
                              f"got values from {idx.min()} to {idx.max()}")
-        idx4 = np.ascontiguousarray(idx.reshape(dy4.shape), dtype=np.int64)
-        kern.max_pool_scatter(dy4, idx4, dx)
     return _finish(dx, spatial, unbatched)
 
 
