@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests need. Installed when run as root (CI), named otherwise.
 set -euo pipefail
-# One "command:package" entry per tool the tests use (later issues add bubblewrap).
+# One "command:package" entry per tool the tests use.
 # chromium: tests/test_book_site.py drives the website in Debian's headless Chromium.
-REQUIRED=("chromium:chromium")
+# bwrap: the autograder runs every student's code in a bubblewrap sandbox (tests/test_autograde_*.py).
+REQUIRED=("chromium:chromium" "bwrap:bubblewrap")
 NEEDED=()
 for entry in "${REQUIRED[@]}"; do
   cmd=${entry%%:*}; pkg=${entry#*:}
