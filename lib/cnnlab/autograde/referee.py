@@ -53,7 +53,6 @@ import importlib.util
 import json
 import os
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -66,7 +65,7 @@ from time import monotonic
 import numpy as np
 
 from . import _referee_worker as wire
-from .sandbox import Sandbox, prepare_home
+from .sandbox import Sandbox, prepare_home, stop_process
 
 MAX_REPLY_BYTES = 256 * 2**20
 #: the worker runs from its source text (``python -I -c``), so it needs no file
@@ -445,17 +444,7 @@ class _Worker:
         raise WorkerGone("the worker sent an unexpected reply")
 
     def close(self):
-        for fd in (self.w, self.r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                self.proc.kill()
-        self.proc.wait()
+        stop_process(self.proc, (self.w, self.r))
 
 
 def defined_functions(sources) -> list[str]:

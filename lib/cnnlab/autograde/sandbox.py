@@ -26,6 +26,7 @@ import fcntl
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -298,6 +299,22 @@ class Sandbox:
 
 
 @functools.lru_cache(maxsize=None)
+def stop_process(proc: subprocess.Popen, pipes=()) -> None:
+    """Close our ends of its pipes, kill the sandboxed process's whole group
+    (what it forked too) and reap it."""
+    for p in pipes:
+        try:
+            os.close(p) if isinstance(p, int) else p.close()
+        except OSError:
+            pass
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            proc.kill()
+    proc.wait()
+
+
 def sandbox_problem() -> str | None:
     """``None`` if the sandbox works here, else why not (in plain words)."""
     if sys.platform != "linux":

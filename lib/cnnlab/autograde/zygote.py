@@ -32,7 +32,7 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.provisioning import LocalProvisioner
 
 from . import _zygote_main
-from .sandbox import Sandbox, _is_root
+from .sandbox import Sandbox, _is_root, stop_process
 
 SOURCE = Path(_zygote_main.__file__).read_text()
 
@@ -115,17 +115,7 @@ class Zygote:
         shutil.rmtree(self.stage / name, ignore_errors=True)
 
     def close(self):
-        for f in (self._w, self._r):
-            try:
-                f.close()
-            except OSError:
-                pass
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                self.proc.kill()
-        self.proc.wait()
+        stop_process(self.proc, (self._w, self._r))
 
 
 class ZygoteProcess:
