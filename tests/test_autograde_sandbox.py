@@ -8,6 +8,7 @@ the referee and when the grader is not root) and the kernels the zygote forks.
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -174,6 +175,46 @@ def test_kernels_forked_by_the_zygote_are_isolated_from_each_other(tmp_path):
     assert int(npids) <= 4  # its own PID namespace: the first student's `sleep` died with the first kernel
     assert staging.strip() == "[]"  # the staging folder its files came through is gone
     assert second[3].strip() == "second"
+
+
+def test_zygote_kernels_keep_what_is_bound_below_tmp(tmp_path):
+    """A checkout (the Python environment, the package) or the kernels' socket
+    folder may lie in /tmp: each student's fresh /tmp must keep them, read-only
+    where they were, and still hide what the previous student left there."""
+    exposed = Path(tempfile.mkdtemp(prefix="exposed-", dir="/tmp"))
+    os.chmod(exposed, 0o755)  # like a checkout: readable by all
+    (exposed / "data.txt").write_text("course data")
+    sb = Sandbox(Limits(cell_timeout=30, notebook_timeout=60), extra_ro=(exposed,))
+    base = Path(tempfile.mkdtemp(prefix="zygote-test-", dir="/tmp"))
+    try:
+        with uid_slot() as uid:
+            z = zmod.Zygote(sb, uid, ["numpy"], None, base)
+            try:
+                results = []
+                for cells in (["open('/tmp/left', 'w').write('a'); print(open(%r).read())" % str(exposed / "data.txt")],
+                              ["import os; print(os.path.exists('/tmp/left'), open(%r).read())"
+                               % str(exposed / "data.txt"),
+                               "open(%r, 'w').write('x')" % str(exposed / "data.txt")]):
+                    stage = z.new_stage({"ps1.ipynb": b"x"})
+                    rundir = Path(tempfile.mkdtemp(dir=z.runtime))
+                    os.chmod(rundir, 0o755)
+                    nb = _probe_notebook(cells)
+                    env = sb.environment(Path(HOME))
+                    run_notebook(nb, sandbox=sb, home=Path(HOME), uid=uid, rundir=rundir,
+                                 kernel_manager=lambda rd, stage=stage: zmod.ZygoteKernelManager(z, stage, env, rd))
+                    results.append(_outputs(nb))
+                    z.drop_stage(stage)
+            finally:
+                z.close()
+        host_copy = (exposed / "data.txt").read_text()
+    finally:
+        shutil.rmtree(exposed, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
+    first, second = results
+    assert first[0].strip() == "course data"
+    assert second[0].strip() == "False course data"
+    assert "Read-only file system" in second[1] or "Permission denied" in second[1], second[1]
+    assert host_copy == "course data"
 
 
 def test_grading_refuses_without_the_sandbox_and_says_why(monkeypatch):

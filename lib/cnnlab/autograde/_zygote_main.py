@@ -24,12 +24,13 @@ next student's fork inherits.  Requests and replies are one JSON line each.
 import ctypes
 import json
 import os
+import re
 import resource
 import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x04000000, 0x08000000, 0x20000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_MOVE, MS_REC, MS_PRIVATE = 1, 2, 4, 8192, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 HOME = "/home/student"
@@ -67,14 +68,48 @@ def _copy_tree(src, dst, uid):
             os.chown(path, uid, uid)
 
 
+def _mounts_under(top):
+    """Mount points strictly below ``top``, outermost only (from /proc/self/mountinfo)."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+            if point.startswith(top + "/") and point not in found:
+                found.append(point)
+    found.sort(key=len)
+    return [p for i, p in enumerate(found) if not any(p.startswith(q + "/") for q in found[:i])]
+
+
+def _fresh_tmp(size):
+    """A fresh tmpfs on /tmp that keeps what the sandbox bound below /tmp (the
+    Python environment or the package may live there, e.g. a checkout in /tmp,
+    and the kernels' socket folder): those mounts are moved aside into the new
+    home, the tmpfs goes on, and they are moved back (MS_MOVE keeps their
+    flags, read-only included, and what is mounted inside them)."""
+    held = []
+    for i, point in enumerate(_mounts_under("/tmp")):
+        hold = os.path.join(HOME, ".hold", str(i))
+        os.makedirs(hold)
+        _mount(point, hold, None, MS_MOVE)
+        held.append((hold, point))
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for hold, point in held:
+        os.makedirs(point, mode=0o755, exist_ok=True)
+        _mount(hold, point, None, MS_MOVE)
+        os.rmdir(hold)
+    if held:
+        os.rmdir(os.path.join(HOME, ".hold"))
+
+
 def _student(req):
     """In the fork: isolate, set up the home, then become init + kernel."""
     uid, limits = req["uid"], req["limits"]
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     size = int(limits["tmp_size"])
-    for path in (HOME, "/tmp", "/dev/shm"):
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={'1777' if path != HOME else '0755'}")
+    _mount("tmpfs", HOME, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=0755")
+    _fresh_tmp(size)
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     os.chown(HOME, uid, uid)
     _copy_tree(os.path.join(STAGE, req["stage"]), HOME, uid)
     if os.path.isdir(SEED):

@@ -45,11 +45,9 @@ class Zygote:
     """The zygote process (one per grading worker and assignment)."""
 
     def __init__(self, sandbox: Sandbox, uid: int, preload: list[str], seed_dir: Path | None, base: Path):
-        """``base``: a host folder for the zygote's staging and socket folders;
-        not under /tmp (every kernel gets a /tmp of its own)."""
+        """``base``: a host folder for the zygote's staging and socket folders
+        (it may lie under /tmp: each kernel's fresh /tmp keeps what is bound there)."""
         self.sandbox, self.uid, self.base = sandbox, uid, Path(base)
-        if Path("/tmp") in self.base.resolve().parents:
-            raise ValueError(f"base: {base} is under /tmp, which each kernel replaces; use e.g. /run")
         self.stage = self.base / "stage"
         self.runtime = self.base / "run"
         for d in (self.stage, self.runtime):
