@@ -133,6 +133,21 @@ def _outputs(nb):
             for c in nb.cells]
 
 
+def _run_on_zygote(z, sb, uid, files, cells):
+    """One student on the zygote: ``files`` in the home, ``cells`` run; their outputs."""
+    stage = z.new_stage(files)
+    rundir = Path(tempfile.mkdtemp(dir=z.runtime))
+    os.chmod(rundir, 0o755)
+    nb = _probe_notebook(cells)
+    env = sb.environment(Path(HOME))
+    try:
+        run_notebook(nb, sandbox=sb, home=Path(HOME), uid=uid, rundir=rundir,
+                     kernel_manager=lambda rd: zmod.ZygoteKernelManager(z, stage, env, rd))
+    finally:
+        z.drop_stage(stage)
+    return _outputs(nb)
+
+
 def test_kernels_forked_by_the_zygote_are_isolated_from_each_other(tmp_path):
     """Two students in a row on one zygote: the second sees nothing the first left."""
     sb = Sandbox(Limits(cell_timeout=30, notebook_timeout=60))
@@ -154,15 +169,7 @@ def test_kernels_forked_by_the_zygote_are_isolated_from_each_other(tmp_path):
                     "print(len([d for d in os.listdir('/proc') if d.isdigit()]), os.listdir('/run/cnnlab'))",
                     "print(open(os.path.expanduser('~/ps1.ipynb')).read())"]),
             ]:
-                stage = z.new_stage(files)
-                rundir = Path(tempfile.mkdtemp(dir=z.runtime))
-                os.chmod(rundir, 0o755)
-                nb = _probe_notebook(cells)
-                env = sb.environment(Path(HOME))
-                run_notebook(nb, sandbox=sb, home=Path(HOME), uid=uid, rundir=rundir,
-                             kernel_manager=lambda rd, stage=stage: zmod.ZygoteKernelManager(z, stage, env, rd))
-                results.append(_outputs(nb))
-                z.drop_stage(stage)
+                results.append(_run_on_zygote(z, sb, uid, files, cells))
         finally:
             z.close()
     first, second = results
@@ -195,15 +202,7 @@ def test_zygote_kernels_keep_what_is_bound_below_tmp(tmp_path):
                               ["import os; print(os.path.exists('/tmp/left'), open(%r).read())"
                                % str(exposed / "data.txt"),
                                "open(%r, 'w').write('x')" % str(exposed / "data.txt")]):
-                    stage = z.new_stage({"ps1.ipynb": b"x"})
-                    rundir = Path(tempfile.mkdtemp(dir=z.runtime))
-                    os.chmod(rundir, 0o755)
-                    nb = _probe_notebook(cells)
-                    env = sb.environment(Path(HOME))
-                    run_notebook(nb, sandbox=sb, home=Path(HOME), uid=uid, rundir=rundir,
-                                 kernel_manager=lambda rd, stage=stage: zmod.ZygoteKernelManager(z, stage, env, rd))
-                    results.append(_outputs(nb))
-                    z.drop_stage(stage)
+                    results.append(_run_on_zygote(z, sb, uid, {"ps1.ipynb": b"x"}, cells))
             finally:
                 z.close()
         host_copy = (exposed / "data.txt").read_text()
