@@ -69,23 +69,31 @@ def _forward(model, x, fname, guard=True):
     return out
 
 
-def _param_modules(model, x):
-    """Modules that own parameters, in the order the forward pass first calls them."""
+def _calls(model, x, which):
+    """The modules of ``model`` for which ``which(m)`` holds, in the order one
+    forward pass (without gradients) calls them, once per call."""
     torch, _, _ = _torch()
-    order = []
+    calls = []
 
     def hook(module, inputs, output):
-        if module not in order:
-            order.append(module)
+        calls.append(module)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if next(m.parameters(recurse=False), None) is not None]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if which(m)]
     try:
         with torch.no_grad():
             model(x)
     finally:
         for h in handles:
             h.remove()
+    return calls
+
+
+def _param_modules(model, x):
+    """Modules that own parameters, in the order the forward pass first calls them."""
+    order = []
+    for m in _calls(model, x, lambda m: next(m.parameters(recurse=False), None) is not None):
+        if m not in order:
+            order.append(m)
     return order
 
 
@@ -464,19 +472,8 @@ def basic_block_reference(in_channels, out_channels, stride=1):
 def _block_roles(model, x):
     """{role: module} of a student's block: conv1/conv2 (3x3, in call order), bn1/bn2
     (the BatchNorm after each), sc_conv/sc_bn (the 1x1 projection and its BatchNorm)."""
-    torch, nn, _ = _torch()
-    calls = []
-
-    def hook(module, inputs, output):
-        calls.append(module)
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if next(m.children(), None) is None]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _, nn, _ = _torch()
+    calls = _calls(model, x, lambda m: next(m.children(), None) is None)
     roles, last_conv = {}, None
     for m in calls:
         if isinstance(m, nn.Conv2d):
