@@ -216,12 +216,19 @@ def make_course(tmp: Path) -> Path:
     return course
 
 
+def gradebook(course: Path, ps: str) -> Path:
+    """The gradebook that holds ``ps``'s grades: the per-assignment copy that
+    `autograde_all` grades into, else the course's own."""
+    own = course / f"gradebook-{ps}.db"
+    return own if own.exists() else course / "gradebook.db"
+
+
 def grades(course: Path, ps: str) -> dict[str, dict[str, float]]:
-    """{student: {grade_id: score}} from the course's gradebook."""
+    """{student: {grade_id: score}} from the gradebook of ``ps``."""
     from nbgrader.api import Gradebook
 
     out = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{gradebook(course, ps)}") as gb:
         for sub in gb.assignment_submissions(ps):
             scores = {}
             for nb in sub.notebooks:
@@ -254,17 +261,24 @@ def autograded_outputs(course: Path, student: str, ps: str) -> dict[str, str]:
 
 def autograde_all(course: Path, assignments, parallel: int = 2, timeout: int = 1200) -> dict:
     """``nbgrader autograde <ps> --force`` for each assignment, ``parallel`` at a
-    time (separate processes on one gradebook work, facts.md); returns
-    {ps: CompletedProcess}."""
+    time; returns {ps: CompletedProcess}.
+
+    Each assignment grades into its own copy of the gradebook (the processes
+    never contend for one sqlite file), and nbgrader re-executes a notebook
+    once if its kernel fails (``Execute.execute_retries``: two kernels started
+    at once by different processes can race for the same ports)."""
     import time
 
+    for ps in assignments:
+        shutil.copy(course / "gradebook.db", course / f"gradebook-{ps}.db")
     pending = list(assignments)
     running, done = {}, {}
     start = time.monotonic()
     while pending or running:
         while pending and len(running) < parallel:
             ps = pending.pop(0)
-            cmd = [sys.executable, "-m", "nbgrader", "autograde", ps, "--force"]
+            cmd = [sys.executable, "-m", "nbgrader", "autograde", ps, "--force", "--Execute.execute_retries=1",
+                   f"--CourseDirectory.db_url=sqlite:///{course / f'gradebook-{ps}.db'}"]
             running[ps] = subprocess.Popen(cmd, cwd=course, env=nbgrader_env(), stdout=subprocess.PIPE,
                                            stderr=subprocess.PIPE, text=True)
         for ps, proc in list(running.items()):
@@ -278,3 +292,11 @@ def autograde_all(course: Path, assignments, parallel: int = 2, timeout: int = 1
             raise TimeoutError(f"nbgrader autograde did not finish in {timeout} s")
         time.sleep(0.2)
     return done
+
+
+def failure_log(r: subprocess.CompletedProcess) -> str:
+    """What to show when an nbgrader run failed: its tracebacks first (nbgrader
+    logs them in the middle of a long log), then the end of the log."""
+    err = r.stderr or ""
+    tracebacks = [err[i:i + 2500] for i in (m.start() for m in re.finditer(r"Traceback \(most recent", err))]
+    return "\n---\n".join(tracebacks[:3]) + "\n--- end of log:\n" + err[-2000:] + (r.stdout or "")[-1000:]

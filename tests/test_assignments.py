@@ -269,7 +269,7 @@ def test_committed_release_is_what_generate_assignment_makes(course, ps):
 def test_autograde_scores_solution_blank_and_mistakes(course, ps):
     course, expected, packs, results = course
     r = results[ps]
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert r.returncode == 0, h.failure_log(r)
     got = h.grades(course, ps)
     manual = {q.id for q in questions(ps) if q.manual}
     for student, want in expected[ps].items():
