@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "autograder" / "samples" / "ps1"
 EXPECTED = json.loads((ROOT / "autograder" / "samples" / "ps1.expected.json").read_text())
 STUDENTS = EXPECTED["students"]
-LIMITS = ["--cell-timeout", "10", "--notebook-timeout", "120"]
+# 20 s per cell: an honest cell takes 1-3 s, but up to 10 s on a loaded 2-core machine
+LIMITS = ["--cell-timeout", "20", "--notebook-timeout", "120"]
 
 pytestmark = pytest.mark.slow
 
