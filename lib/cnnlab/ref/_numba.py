@@ -32,6 +32,10 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 kernel = numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
 #: the same for small helpers that are not worth a thread pool
 serial = numba.njit(parallel=False, cache=True, fastmath=False, nogil=True)
+#: ``serial``, inlined into the caller at numba's IR level: the row helpers, whose
+#: literal stride must reach LLVM as a constant to vectorise (LLVM's own
+#: inlining drops them from large callers)
+inline = numba.njit(parallel=False, cache=True, fastmath=False, nogil=True, inline="always")
 prange = numba.prange
 
 
