@@ -149,3 +149,22 @@ def test_benchmark_pool_cases(case):
     assert_close(y, tf(torch.tensor(x), k, s).numpy(), np.float32)
     dy = np.random.default_rng(6).standard_normal(y.shape).astype(np.float32)
     assert_close(rb(dy, x, k, s), _torch_grad(tf, x, dy, kernel_size=k, stride=s), np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,s", [(3, 2), (3, 1), (2, 1), ((3, 2), (2, 1)), (2, 2)])
+def test_max_pool_arg_max_paths_keep_torch_rules(dtype, k, s):
+    """Ties (first maximum), NaN (the last one wins), -0.0 against 0.0 and all -inf
+    windows, on the phase-split path (overlapping windows inside the image) and the row loops."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(-1, 2, (2, 3, 9, 11)).astype(dtype)
+    x[0, 0][rng.random((9, 11)) < 0.15] = np.nan
+    x[0, 1][rng.random((9, 11)) < 0.5] = -0.0
+    x[1, 0] = -np.inf
+    x[1, 1, :4] = -np.inf
+    ty, tidx = F.max_pool2d(torch.tensor(x), k, s, return_indices=True)
+    y, idx = ref.max_pool2d(x, k, s, return_indices=True)
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    np.testing.assert_array_equal(y, ty.numpy())
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(ty.numpy()))
+    np.testing.assert_array_equal(ref.max_pool2d(x, k, s), ty.numpy())

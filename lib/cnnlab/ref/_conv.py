@@ -97,6 +97,11 @@ def _forward(x, w, bias, geo: ConvGeometry):
         cols = cols_buf[:G * CgRS * m * P].reshape(G, CgRS, m * P)
         tmp = tmp_buf[:G * Kg * m * P].reshape(G, Kg, m * P)
         kern.im2col_chunk(x, n0, m, G, geo.KH, geo.KW, *geo.args(), OH, OW, cols)
+        if m == 1:  # one image: its (Kg, P) blocks of out are the products' layout, no copy
+            for g in range(G):
+                np.matmul(w3[g], cols[g], out=out3[n0, g * Kg:(g + 1) * Kg])
+            out3[n0] += bias[:, None]
+            continue
         for g in range(G):
             np.matmul(w3[g], cols[g], out=tmp[g])
         kern.chunk_to_nkp(tmp, n0, m, bias, out3)

@@ -16,22 +16,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba import kernel, prange, serial
+from ._numba import inline, kernel, prange, serial
 
 
 # --------------------------------------------------------------------------
 # row primitives.  Each takes the stride of its strided side as ``step``; the
 # dispatchers call the loop with a literal 1 or 2 so that LLVM sees a constant
 # stride and vectorises (a run-time stride leaves a scalar loop, ~3x slower).
+# They are inlined at numba's IR level (``inline``): left to LLVM, a large
+# caller such as max_pool_plane did not inline them, the literal never reached
+# the loop, and max pooling with indices ran 2x slower.
 # --------------------------------------------------------------------------
 
-@serial
+@inline
 def _gather_axpy(dst, src, n, step, a):
     for j in range(n):
         dst[j] += a * src[j * step]
 
 
-@serial
+@inline
 def gather_axpy(dst, src, n, step, a):
     """dst[j] += a * src[j*step] for j < n."""
     if step == 1:
@@ -42,13 +45,13 @@ def gather_axpy(dst, src, n, step, a):
         _gather_axpy(dst, src, n, step, a)
 
 
-@serial
+@inline
 def _scatter_axpy(dst, src, n, step, a):
     for j in range(n):
         dst[j * step] += a * src[j]
 
 
-@serial
+@inline
 def scatter_axpy(dst, src, n, step, a):
     """dst[j*step] += a * src[j] for j < n."""
     if step == 1:
@@ -59,30 +62,32 @@ def scatter_axpy(dst, src, n, step, a):
         _scatter_axpy(dst, src, n, step, a)
 
 
-@serial
+@inline
 def _gather(dst, src, n, step):
     for j in range(n):
         dst[j] = src[j * step]
 
 
-@serial
+@inline
 def gather(dst, src, n, step):
-    """dst[j] = src[j*step] for j < n."""
+    """dst[j] = src[j*step] for j < n (also a literal 4: AlexNet's first layer)."""
     if step == 1:
         _gather(dst, src, n, 1)
     elif step == 2:
         _gather(dst, src, n, 2)
+    elif step == 4:
+        _gather(dst, src, n, 4)
     else:
         _gather(dst, src, n, step)
 
 
-@serial
+@inline
 def _scatter_add(dst, src, n, step):
     for j in range(n):
         dst[j * step] += src[j]
 
 
-@serial
+@inline
 def scatter_add(dst, src, n, step):
     """dst[j*step] += src[j] for j < n."""
     if step == 1:
@@ -93,13 +98,13 @@ def scatter_add(dst, src, n, step):
         _scatter_add(dst, src, n, step)
 
 
-@serial
+@inline
 def _gather_add(dst, src, n, step):
     for j in range(n):
         dst[j] += src[j * step]
 
 
-@serial
+@inline
 def gather_add(dst, src, n, step):
     """dst[j] += src[j*step] for j < n."""
     if step == 1:
@@ -110,7 +115,7 @@ def gather_add(dst, src, n, step):
         _gather_add(dst, src, n, step)
 
 
-@serial
+@inline
 def _max_update(dst, src, n, step):
     for j in range(n):
         v = src[j * step]
@@ -118,7 +123,7 @@ def _max_update(dst, src, n, step):
         dst[j] = v if (v > cur) | (v != v) else cur
 
 
-@serial
+@inline
 def max_update(dst, src, n, step):
     """Running max dst[j] = max(dst[j], src[j*step]) for j < n, PyTorch's rule:
     a larger value or a NaN replaces."""
@@ -130,7 +135,7 @@ def max_update(dst, src, n, step):
         _max_update(dst, src, n, step)
 
 
-@serial
+@inline
 def _argmax_update(dst, idx, src, n, step, base, istep):
     for j in range(n):
         v = src[j * step]
@@ -140,7 +145,7 @@ def _argmax_update(dst, idx, src, n, step, base, istep):
         idx[j] = base + j * istep if take else idx[j]
 
 
-@serial
+@inline
 def argmax_update(dst, idx, src, n, step, base, istep):
     """max_update that also keeps the arg-max: where src[j*step] wins,
     idx[j] = base + j*istep."""
@@ -451,20 +456,114 @@ def max_pool_plane(img, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, o, ix, wit
             dst[j] = i
 
 
+@inline
+def _max_into(dst, src, n):
+    for q in range(n):
+        dst[q] = np.maximum(dst[q], src[q])
+
+
+@inline
+def _mark_equal(code, m, src, n, tap):
+    for q in range(n):
+        code[q] = tap if src[q] == m[q] else code[q]
+
+
+@serial
+def _window_argmax(img, oh, ow, KH, KW, sh, sw):
+    """(max, flat arg-max) of one window inside the image by PyTorch's rule,
+    scalar: the first maximum in row-major order, a NaN replaces (the last NaN wins)."""
+    W = img.shape[1]
+    best = -np.inf
+    bi = (oh * sh) * W + ow * sw
+    for r in range(KH):
+        row = img[oh * sh + r]
+        for s in range(KW):
+            v = row[ow * sw + s]
+            if v > best or v != v:
+                best = v
+                bi = (oh * sh + r) * W + ow * sw + s
+    return best, bi
+
+
+@serial
+def max_pool_plane_inside(img, KH, KW, sh, sw, o, ix):
+    """max_pool_plane with indices for windows that all lie inside the image
+    (no padding, no dilation, no ceil_mode overhang), with long vector loops.
+
+    The plane is split into its sh*sw phases ``sub[a, b, i, j] = img[i*sh + a,
+    j*sw + b]`` (rows of Ws = ceil(W/sw)); tap (r, s) of every window of the
+    plane is then one contiguous run of a phase, so each tap is a single loop
+    over all OH*Ws outputs (the Ws - OW extra columns per row are scratch) --
+    instead of OH loops too short (OW ~ 28) to leave LLVM's scalar remainder.
+    The maxima come from np.maximum; the taps in reverse order then mark where
+    the input equals the maximum (the last mark is PyTorch's first maximum in
+    window order; an all -inf window marks tap 0, torch's initial index), and
+    the value is read back at the marked position (torch's sign of a zero).
+    A window without a mark has a NaN maximum: redone by the scalar rule."""
+    H, W = img.shape
+    OH, OW = o.shape
+    Hs = (H + sh - 1) // sh
+    Ws = (W + sw - 1) // sw
+    n = OH * Ws
+    sub = np.empty((sh, sw, Hs + 1, Ws), dtype=img.dtype)  # one spare row: runs may overhang
+    for a in range(sh):
+        for b in range(sw):
+            d = sub[a, b]
+            d[:, :] = -np.inf
+            nw = (W - b + sw - 1) // sw
+            for i in range((H - a + sh - 1) // sh):
+                gather(d[i, :nw], img[i * sh + a, b:], nw, sw)
+    m = np.empty(n, dtype=img.dtype)
+    m[:] = -np.inf
+    for r in range(KH):
+        for s in range(KW):
+            flat_sub = sub[r % sh, s % sw].reshape((Hs + 1) * Ws)
+            st = (r // sh) * Ws + s // sw
+            _max_into(m, flat_sub[st:st + n], n)
+    code = np.empty(n, dtype=np.int32)
+    code[:] = -1
+    for t in range(KH * KW - 1, -1, -1):
+        r = t // KW
+        s = t - r * KW
+        flat_sub = sub[r % sh, s % sw].reshape((Hs + 1) * Ws)
+        st = (r // sh) * Ws + s // sw
+        _mark_equal(code, m, flat_sub[st:st + n], n, np.int32(t))
+    flat = img.reshape(H * W)
+    for oh in range(OH):
+        orow = o[oh]
+        dst = ix[oh]
+        crow = code[oh * Ws:oh * Ws + OW]
+        for ow in range(OW):
+            t = crow[ow]
+            if t >= 0:
+                r = t // KW
+                i = (oh * sh + r) * W + ow * sw + (t - r * KW)
+                orow[ow] = flat[i]
+                dst[ow] = i
+            else:
+                v, i = _window_argmax(img, oh, ow, KH, KW, sh, sw)
+                orow[ow] = v
+                dst[ow] = i
+
+
 @kernel
-def max_pool_fwd(x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out, idx, with_idx):
+def max_pool_fwd(x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out, idx, with_idx, inside):
     """out (N, C, OH, OW) maxima and, if with_idx, idx (N, C, OH, OW, int64) the
-    flat arg-max (ih*W + iw) of each window (else idx may be any (1, 1, 1, 1) array)."""
+    flat arg-max (ih*W + iw) of each window (else idx may be any (1, 1, 1, 1) array).
+    inside: every window lies inside the image (see max_pool_plane_inside)."""
     N, C = x.shape[0], x.shape[1]
     for t in prange(N * C):
         n = t // C
         c = t % C
         ix = idx[n, c] if with_idx else idx[0, 0]
-        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out[n, c], ix, with_idx)
+        if with_idx and inside:
+            max_pool_plane_inside(x[n, c], KH, KW, sh, sw, out[n, c], ix)
+        else:
+            max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, out[n, c], ix, with_idx)
 
 
 @kernel
-def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx):
+def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx, inside):
     """dx = dy routed to the arg-max of each window (accumulated where windows overlap)."""
     N, C, H, W = x.shape
     OH, OW = dy.shape[2], dy.shape[3]
@@ -473,7 +572,10 @@ def max_pool_bwd(dy, x, KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, dx):
         c = t % C
         vals = np.empty((OH, OW), dtype=x.dtype)
         ix = np.empty((OH, OW), dtype=np.int64)
-        max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, vals, ix, True)
+        if inside:
+            max_pool_plane_inside(x[n, c], KH, KW, sh, sw, vals, ix)
+        else:
+            max_pool_plane(x[n, c], KH, KW, sh, sw, ph, pw, dh, dw, ow_lo, ow_hi, vals, ix, True)
         g = dy[n, c]
         d = dx[n, c].reshape(H * W)
         d[:] = 0

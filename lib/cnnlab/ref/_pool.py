@@ -32,6 +32,16 @@ class _Pool:
     def args(self):
         return (self.KH, self.KW, self.sh, self.sw, self.ph, self.pw)
 
+    def inside(self, H, W) -> bool:
+        """Use kern.max_pool_plane_inside for the arg-maxes: every window lies inside
+        the image (no padding, no dilation, no ceil_mode overhang) and windows
+        overlap (KH*KW > sh*sw: the phase split pays off; measured 3x3 s2 1.4x
+        faster, 2x2 s2 slower than the row loops)."""
+        return (self.ph == 0 and self.pw == 0 and self.dh == 1 and self.dw == 1
+                and self.KH * self.KW > self.sh * self.sw
+                and (self.OH - 1) * self.sh + self.KH <= H and (self.OW - 1) * self.sw + self.KW <= W
+                and self.OH > 0 and self.OW > 0)
+
     def divisors(self, H, W, count_include_pad, divisor_override):
         """(OH, OW) array of what torch divides each window sum by."""
         override = divisor_override_value(divisor_override)
@@ -95,7 +105,8 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
         raise ShapeError(f"x has {x4.shape[2]}x{x4.shape[3]} positions per plane; at most 2**31 are supported")
     # plane-local flat indices, int64 as torch returns them
     idx = np.empty(out.shape if return_indices else (1, 1, 1, 1), dtype=np.int64)
-    kern.max_pool_fwd(x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, out, idx, bool(return_indices))
+    kern.max_pool_fwd(x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, out, idx, bool(return_indices),
+                      g.inside(x4.shape[2], x4.shape[3]))
     y = _finish(out, spatial, unbatched)
     return (y, _finish(idx, spatial, unbatched)) if return_indices else y
 
@@ -106,7 +117,8 @@ def _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, ceil_mode,
     dy4 = _grad4(dy, g, x4, spatial, unbatched, dt)
     dx = np.empty_like(x4)
     if indices is None:
-        kern.max_pool_bwd(dy4, x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, dx)
+        kern.max_pool_bwd(dy4, x4, *g.args(), g.dh, g.dw, g.ow_lo, g.ow_hi, dx,
+                          g.inside(x4.shape[2], x4.shape[3]))
     else:
         idx = as_array(indices, "indices")
         if idx.dtype.kind not in "iu":
