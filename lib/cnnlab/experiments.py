@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .shapes import check_int
+from ._args import check_int
 
 __all__ = ["degradation", "transfer", "transfer_curves", "freeze_stages", "STAGES", "TRANSFER_METHODS"]
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .shapes import check_int
+from ._args import check_int
 
 __all__ = ["fit", "evaluate", "predict", "accuracy", "History", "seed_everything", "default_device",
            "confusion_matrix", "plot_confusion_matrix", "save_checkpoint", "load_checkpoint"]

@@ -8,7 +8,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from cnnlab import data, models, train
-from cnnlab.models import pretrain
+from cnnlab import pretrain
 from cnnlab.models.pretrained import WEIGHTS_DIR, build
 
 NAME = "resnet20-letters"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..shapes import check_int
+from .._args import check_int
 
 __all__ = ["Compose", "ToTensor", "Normalize", "Resize", "Pad", "RandomCrop", "RandomHorizontalFlip",
            "RandomAffine", "Grayscale"]

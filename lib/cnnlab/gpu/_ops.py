@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from .. import shapes
-from .._args import (adaptive_output_size, batched, check_fold_windows, conv_arguments, divisor_override_value,
+from .._args import (as_tensor, like, ntuple, adaptive_output_size, batched, check_fold_windows, conv_arguments, divisor_override_value,
                      fold_arguments, lrn_arguments,
                      pool_arguments)
 from .._errors import ShapeError, fmt_shape
 from . import _functions as fn
-from ._checks import as_tensor, like
 
 __all__ = [
     "conv1d", "conv2d", "im2col", "col2im", "correlate2d", "convolve2d",
@@ -77,7 +75,7 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _unfold_args(x_shape, kernel_size, stride, padding, dilation):
-    KH, KW = shapes.ntuple(kernel_size, 2, "kernel_size", minimum=1)
+    KH, KW = ntuple(kernel_size, 2, "kernel_size", minimum=1)
     return (KH, KW), conv_arguments(x_shape, (1, x_shape[1], KH, KW), stride, padding, dilation, 1)
 
 

@@ -22,7 +22,7 @@ plain_cifar(20)            269,722   the same without shortcuts
 ======================  ===========  ==================================
 
 :func:`pretrained` loads the weights that ship with the package (trained
-here, on data made here; see :mod:`cnnlab.models.pretrain`).
+here, on data made here; see :mod:`cnnlab.pretrain`).
 """
 
 from ._utils import count_parameters

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._args import lrn_arguments
+from .._args import as_array, check_grad_shape, compute_dtype, contiguous, lrn_arguments
 from . import _kernels as kern
-from ._checks import as_array, check_grad_shape, compute_dtype, contiguous
 
 
 def _prepare(x, size, alpha, beta, k, dy=None):
