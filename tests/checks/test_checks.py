@@ -1,4 +1,4 @@
-"""cnnlab.grading: the forbidden-call detector, the diagnosis, the self-check."""
+"""cnnlab.checks: the forbidden-call detector, the diagnosis, the self-check."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ import numpy as np
 import pytest
 
 from cnnlab import ref
-from cnnlab.grading import (ConvCase, GradingFailure, PoolCase, check_avg_pool_backward, check_avg_pool_forward,
-                            check_conv2d, check_conv2d_backward, check_im2col, check_max_pool_backward,
-                            check_max_pool_forward, numerical_gradient, random_conv_cases, random_pool_cases,
-                            rel_error, static_findings)
-from cnnlab.grading import conv as gconv
-from cnnlab.grading import pool as gpool
-from cnnlab.grading import selfcheck
-from cnnlab.grading.forbid import Tripwires
+from cnnlab.checks import (ConvCase, GradingFailure, Guard, PoolCase, check_avg_pool_backward, check_avg_pool_forward,
+                           check_conv2d, check_conv2d_backward, check_im2col, check_max_pool_backward,
+                           check_max_pool_forward, numerical_gradient, random_conv_cases, random_pool_cases,
+                           rel_error, static_findings)
+from cnnlab.checks import conv as gconv
+from cnnlab.checks import im2col as gim2col
+from cnnlab.checks import pool as gpool
+from cnnlab.checks import selfcheck
+from cnnlab.checks.policy import NOTHING
+from cnnlab.checks.tripwires import Tripwires
 
 
 def _student(src: str, name: str):
@@ -41,7 +43,7 @@ def _conv_ok(x, w, b=None, stride=1, padding=0):
 
 
 def test_import_does_not_import_torch():
-    code = "import sys, cnnlab.grading; print('torch' in sys.modules)"
+    code = "import sys, cnnlab.checks; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -124,7 +126,7 @@ CHEATS = {
             return torch.from_numpy(x).unfold(2, 3, 1)
         """,
     "the grader's numerical gradient": """
-        from cnnlab.grading import numerical_gradient as ng
+        from cnnlab.checks import numerical_gradient as ng
         def f(x, w):
             return ng(lambda v: v, x, w)
         """,
@@ -253,23 +255,9 @@ CASES = [ConvCase(N=2, C=3, H=7, W=6, K=4, R=3, S=3, stride=2, padding=1),
          ConvCase(N=3, C=3, H=5, W=5, K=3, R=3, S=3, stride=1, padding=1)] + random_conv_cases(8, seed=3)
 
 
-class _NoTripwires:
-    calls: list = []
-
-    def __init__(self, policy=None):
-        pass
-
-    def run(self, fn, *args, **kwargs):
-        return fn(*args, **kwargs)
-
-
-@pytest.fixture
-def fingerprint_students(monkeypatch):
-    """The students of the fingerprint tests are the fingerprints themselves,
-    built on cnnlab.ref: switch the forbidden-call checks off for them."""
-    from cnnlab.grading import _runner, forbid
-    monkeypatch.setattr(forbid, "Tripwires", _NoTripwires)
-    monkeypatch.setattr(_runner, "assert_own_work", lambda fn, name=None, policy=None: None)
+#: The students of the fingerprint tests are the fingerprints themselves,
+#: built on cnnlab.ref: they are checked under a guard that forbids nothing.
+FINGERPRINT_GUARD = Guard(NOTHING)
 
 
 def _as_student(mistake, reference, build):
@@ -288,10 +276,10 @@ def _conv_inp(x, w, b=None, stride=1, padding=0):
 
 
 @pytest.mark.parametrize("mistake", gconv.conv_mistakes(), ids=lambda m: f"{m.key}-{m.make.__name__}")
-def test_each_conv_fingerprint_is_recognised(mistake, fingerprint_students):
+def test_each_conv_fingerprint_is_recognised(mistake):
     student = _as_student(mistake, gconv._ref_conv, _conv_inp)
     with pytest.raises(GradingFailure) as err:
-        check_conv2d(student, CASES, seed=11, fname="conv2d")
+        check_conv2d(student, CASES, seed=11, fname="conv2d", guard=FINGERPRINT_GUARD)
     assert err.value.key == mistake.key, str(err.value)
 
 
@@ -300,11 +288,11 @@ def _im2col_inp(x, R, S, stride=1, padding=0):
     return inp
 
 
-@pytest.mark.parametrize("mistake", gconv.im2col_mistakes(), ids=lambda m: m.key)
-def test_each_im2col_fingerprint_is_recognised(mistake, fingerprint_students):
-    student = _as_student(mistake, gconv._ref_im2col, _im2col_inp)
+@pytest.mark.parametrize("mistake", gim2col.im2col_mistakes(), ids=lambda m: m.key)
+def test_each_im2col_fingerprint_is_recognised(mistake):
+    student = _as_student(mistake, gim2col._ref_im2col, _im2col_inp)
     with pytest.raises(GradingFailure) as err:
-        check_im2col(student, CASES, seed=12, fname="im2col")
+        check_im2col(student, CASES, seed=12, fname="im2col", guard=FINGERPRINT_GUARD)
     assert err.value.key == mistake.key, str(err.value)
 
 
@@ -321,20 +309,20 @@ def _pool_inp(x, k, s, dout=None):
 
 @pytest.mark.parametrize("which, mistake", [("max", m) for m in gpool.max_pool_mistakes()]
                          + [("avg", m) for m in gpool.avg_pool_mistakes()], ids=lambda v: getattr(v, "key", v))
-def test_each_pool_forward_fingerprint_is_recognised(which, mistake, fingerprint_students):
+def test_each_pool_forward_fingerprint_is_recognised(which, mistake):
     reference = (lambda inp: ref.max_pool2d(inp["x"], inp["k"], inp["s"])) if which == "max" else \
         (lambda inp: ref.avg_pool2d(inp["x"], inp["k"], inp["s"]))
     student = _as_student(mistake, reference, _pool_inp)
     check = check_max_pool_forward if which == "max" else check_avg_pool_forward
     with pytest.raises(GradingFailure) as err:
-        check(student, POOLS, seed=13, fname="pool")
+        check(student, POOLS, seed=13, fname="pool", guard=FINGERPRINT_GUARD)
     assert err.value.key == mistake.key, str(err.value)
 
 
 @pytest.mark.parametrize("which, mistake", [("max", m) for m in gpool.max_pool_backward_mistakes()]
                          + [("avg", m) for m in gpool.avg_pool_backward_mistakes()],
                          ids=lambda v: getattr(v, "key", v))
-def test_each_pool_backward_fingerprint_is_recognised(which, mistake, fingerprint_students):
+def test_each_pool_backward_fingerprint_is_recognised(which, mistake):
     if which == "max":
         def reference(inp):
             return ref.max_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"])
@@ -344,13 +332,13 @@ def test_each_pool_backward_fingerprint_is_recognised(which, mistake, fingerprin
     student = _as_student(mistake, reference, lambda dout, x, k, s: _pool_inp(x, k, s, dout))
     check = check_max_pool_backward if which == "max" else check_avg_pool_backward
     with pytest.raises(GradingFailure) as err:
-        check(student, POOLS, seed=14, fname="pool_backward")
+        check(student, POOLS, seed=14, fname="pool_backward", guard=FINGERPRINT_GUARD)
     assert err.value.key == mistake.key, str(err.value)
 
 
 @pytest.mark.parametrize("output, mistake", [(o, m) for o, ms in gpool.conv_backward_mistakes().items() for m in ms],
                          ids=lambda v: getattr(v, "key", v))
-def test_each_conv_backward_fingerprint_is_recognised(output, mistake, fingerprint_students):
+def test_each_conv_backward_fingerprint_is_recognised(output, mistake):
     names = ("dx", "dw", "db")
 
     def student(dout, x, w, stride=1, padding=0):
@@ -362,7 +350,8 @@ def test_each_conv_backward_fingerprint_is_recognised(output, mistake, fingerpri
             full[names.index(output)] = wrong
         return tuple(full)
     with pytest.raises(GradingFailure) as err:
-        check_conv2d_backward(student, CASES, seed=15, outputs=[output], fname="conv2d_backward")
+        check_conv2d_backward(student, CASES, seed=15, outputs=[output], fname="conv2d_backward",
+                              guard=FINGERPRINT_GUARD)
     assert err.value.key == mistake.key, str(err.value)
 
 
@@ -424,7 +413,7 @@ def test_a_student_exception_is_reported_without_decimal_values():
 
 def test_vectorisation_check_counts_python_lines():
     case = ConvCase(N=4, C=4, H=8, W=8, K=8, R=3, S=3, padding=1)
-    gconv.check_vectorised(_conv_ok, case, seed=0)
+    gim2col.check_vectorised(_conv_ok, case, seed=0)
 
     def loops(x, w, b=None, stride=1, padding=0):
         y = _conv_ok(x, w, b, stride, padding)
@@ -434,7 +423,7 @@ def test_vectorisation_check_counts_python_lines():
                     y[n, k, i] = y[n, k, i] + 0
         return y
     with pytest.raises(GradingFailure, match="is not vectorised"):
-        gconv.check_vectorised(loops, case, seed=0)
+        gim2col.check_vectorised(loops, case, seed=0)
 
 
 # ---------------------------------------------------------------- helpers given to students
@@ -495,7 +484,7 @@ def test_partial_objects_are_followed():
 # ---------------------------------------------------------------- ps3/ps4: PyTorch allowed, the model zoo not
 
 def test_torch_policy_allows_torch_and_the_course_data():
-    from cnnlab.grading.forbid import TORCH
+    from cnnlab.checks.policy import TORCH
     fn = _student("""
         import torch
         from torch import nn
@@ -518,7 +507,7 @@ def test_torch_policy_allows_torch_and_the_course_data():
 
 
 def test_torch_policy_forbids_the_model_zoo_and_its_trainer():
-    from cnnlab.grading.forbid import TORCH
+    from cnnlab.checks.policy import TORCH
     sub = _student("""
         from cnnlab.models import LeNet5 as Zoo
         class LeNet5(Zoo):

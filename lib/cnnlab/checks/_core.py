@@ -1,12 +1,11 @@
-"""What every check shares: the failure type, tolerances, safe case
-descriptions, and calling a student's function under guard."""
+"""What every check shares: the failure type, tolerances and safe case
+descriptions (calling a student's function under guard is :mod:`.guard`)."""
 
 from __future__ import annotations
 
 import functools
 import numbers
 import re
-import warnings
 
 import numpy as np
 
@@ -109,60 +108,3 @@ def safe_text(text: str) -> str:
     (a student's own error message could otherwise print hidden values)."""
     text = text.strip().splitlines()[0][:300] if text.strip() else ""
     return _FLOAT.sub("…", text)
-
-
-def guarded(fn, args: tuple, kwargs: dict | None = None, policy=None):
-    """Run a student's function under guard; return ``(result, exception, forbidden_calls, changed)``.
-
-    * the forbidden-call tripwires run (``forbid.Tripwires``);
-    * warnings are silenced (a test cell that writes to stderr scores 0 in nbgrader);
-    * the student gets copies of the array arguments, compared with the originals
-      afterwards: ``changed`` is the index of the first argument changed in place, or None.
-    """
-    from .forbid import NUMPY, Tripwires
-
-    given = tuple(np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args)
-    tw = Tripwires(policy or NUMPY)
-    result, error = None, None
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            result = tw.run(fn, *given, **(kwargs or {}))
-    except GradingFailure:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any error of the student's code is reported
-        error = exc
-    changed = None
-    for i, (a, b) in enumerate(zip(given, args)):
-        if isinstance(b, np.ndarray) and (a.shape != b.shape or not np.array_equal(a, b, equal_nan=True)):
-            changed = i
-            break
-    return result, error, tw.calls, changed
-
-
-def call(fn, args: tuple, kwargs: dict | None = None, *, fname: str, case: str, policy=None):
-    """Call a student's function on one test case under guard (see :func:`guarded`);
-    turn NotImplementedError, any other exception, a forbidden call or a changed
-    input into a GradingFailure that names the case."""
-    from .forbid import NUMPY, own_work_message
-
-    result, error, calls, changed = guarded(fn, args, kwargs, policy)
-    if calls:
-        raise GradingFailure(own_work_message(fname, calls, policy or NUMPY), "forbidden", fatal=True)
-    if isinstance(error, NotImplementedError):
-        raise NotWritten(f"{fname} is not written yet: it raises NotImplementedError. Replace the line "
-                         "`raise NotImplementedError()` with your code.", fatal=True)
-    if isinstance(error, RecursionError):
-        raise GradingFailure(f"{fname} recursed without end on the test case {case}.")
-    if error is not None:
-        text = safe_text(str(error))
-        raise GradingFailure(f"{fname} raised {type(error).__name__}" + (f": {text}" if text else "") +
-                             f"\non the test case {case}.")
-    if changed is not None:
-        code = getattr(fn, "__code__", None)
-        argname = (code.co_varnames[changed] if code is not None and changed < code.co_argcount
-                   else f"argument {changed + 1}")
-        raise GradingFailure(f"{fname} changed its input {argname!r} in place on the test case {case}. "
-                             "A function must not modify the arrays it is given: work on a copy "
-                             "(np.pad returns a new array; `x = x + 1` makes a new array, `x += 1` does not).")
-    return result

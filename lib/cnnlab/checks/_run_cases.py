@@ -12,16 +12,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._core import GradingFailure, call, close, to_array
+from ._core import GradingFailure, close, to_array
 from .diagnose import diagnose
-from .forbid import assert_own_work
+from .guard import Guard, call
 
 
 def run_cases(fn, fname: str, cases: Sequence, seed: int, *,
               inputs: Callable, expected: Callable, args: Callable,
               mistakes: Callable | Sequence = (), layout: str = "NCHW",
               outputs: Sequence[str] | None = None, pick: Sequence[int] | None = None,
-              output_mistakes: dict | None = None, own_work: bool = True):
+              output_mistakes: dict | None = None, own_work: bool = True, guard: Guard | None = None):
     """Check ``fn`` on every case.
 
     inputs(case, seed, i)  -> dict of the case's arrays and options
@@ -30,15 +30,17 @@ def run_cases(fn, fname: str, cases: Sequence, seed: int, *,
     mistakes               -> fingerprints for a single output (a list, or a function returning one)
     outputs, output_mistakes -> names and fingerprints of each output when the function returns a tuple
     pick                   -> indices of the outputs to check (``expected`` returns only those)
+    guard                  -> how the student's function is called (:class:`~.guard.Guard`; default: ps1/ps2's policy)
     """
+    guard = guard or Guard()
     if own_work:
-        assert_own_work(fn, fname)
+        guard.own_work(fn, fname)
     if callable(mistakes):
         mistakes = mistakes()
     failures = []
     for i, case in enumerate(cases):
         try:
-            _one_case(fn, fname, case, seed, i, inputs, expected, args, mistakes, layout, outputs, pick,
+            _one_case(fn, fname, case, seed, i, inputs, expected, args, mistakes, layout, outputs, pick, guard,
                       output_mistakes)
         except GradingFailure as exc:
             if exc.fatal:
@@ -53,12 +55,12 @@ def run_cases(fn, fname: str, cases: Sequence, seed: int, *,
         raise GradingFailure(text, best.key)
 
 
-def _one_case(fn, fname, case, seed, i, inputs, expected, args, mistakes, layout, outputs, pick,
+def _one_case(fn, fname, case, seed, i, inputs, expected, args, mistakes, layout, outputs, pick, guard,
               output_mistakes):
     inp = inputs(case, seed, i)
     want = expected(inp)
     pos, kw = args(inp)
-    got = call(fn, pos, kw, fname=fname, case=case.text())
+    got = call(fn, pos, kw, fname=fname, case=case.text(), guard=guard)
     dtype = np.dtype(getattr(case, "dtype", "float64"))
     if outputs is None:
         _compare(to_array(got, fname), np.asarray(want), fname, "the result", case, dtype, mistakes, inp, layout)

@@ -14,10 +14,11 @@ import numpy as np
 
 from .. import ref
 from ._core import public
-from ._runner import run_cases
+from ._run_cases import run_cases
 from .cases import ConvCase, PoolCase
 from .conv import _conv_inputs, _when
 from .diagnose import Mistake
+from .guard import Guard
 
 
 def _pool_inputs(case: PoolCase, seed, i):
@@ -79,19 +80,21 @@ def _pool_args(inp):
 
 
 @public
-def check_max_pool_forward(fn, cases: Sequence[PoolCase], seed: int, fname: str | None = None):
+def check_max_pool_forward(fn, cases: Sequence[PoolCase], seed: int, fname: str | None = None, *,
+                           guard: Guard | None = None):
     """``fn(x, pool_size, stride) -> (N, C, OH, OW)`` agrees with cnnlab.ref.max_pool2d."""
     run_cases(fn, fname or getattr(fn, "__name__", "max_pool_forward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.max_pool2d(inp["x"], inp["k"], inp["s"]), args=_pool_args,
-              mistakes=max_pool_mistakes)
+              mistakes=max_pool_mistakes, guard=guard)
 
 
 @public
-def check_avg_pool_forward(fn, cases: Sequence[PoolCase], seed: int, fname: str | None = None):
+def check_avg_pool_forward(fn, cases: Sequence[PoolCase], seed: int, fname: str | None = None, *,
+                           guard: Guard | None = None):
     """``fn(x, pool_size, stride) -> (N, C, OH, OW)`` agrees with cnnlab.ref.avg_pool2d."""
     run_cases(fn, fname or getattr(fn, "__name__", "avg_pool_forward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.avg_pool2d(inp["x"], inp["k"], inp["s"]), args=_pool_args,
-              mistakes=avg_pool_mistakes)
+              mistakes=avg_pool_mistakes, guard=guard)
 
 
 # ------------------------------------------------------------------ backward
@@ -212,19 +215,21 @@ def _pool_bwd_args(inp):
 
 
 @public
-def check_max_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str | None = None):
+def check_max_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str | None = None, *,
+                            guard: Guard | None = None):
     """``fn(dout, x, pool_size, stride) -> dx`` agrees with cnnlab.ref.max_pool2d_backward."""
     run_cases(fn, fname or getattr(fn, "__name__", "max_pool_backward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.max_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"]),
-              args=_pool_bwd_args, mistakes=max_pool_backward_mistakes)
+              args=_pool_bwd_args, mistakes=max_pool_backward_mistakes, guard=guard)
 
 
 @public
-def check_avg_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str | None = None):
+def check_avg_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str | None = None, *,
+                            guard: Guard | None = None):
     """``fn(dout, x, pool_size, stride) -> dx`` agrees with cnnlab.ref.avg_pool2d_backward."""
     run_cases(fn, fname or getattr(fn, "__name__", "avg_pool_backward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.avg_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"]),
-              args=_pool_bwd_args, mistakes=avg_pool_backward_mistakes)
+              args=_pool_bwd_args, mistakes=avg_pool_backward_mistakes, guard=guard)
 
 
 # ------------------------------------------------------- convolution backward
@@ -338,7 +343,7 @@ def conv_backward_mistakes():
 
 @public
 def check_conv2d_backward(fn, cases: Sequence[ConvCase], seed: int, outputs=("dx", "dw", "db"),
-                          fname: str | None = None):
+                          fname: str | None = None, *, guard: Guard | None = None):
     """``fn(dout, x, w, stride=S, padding=P) -> (dx, dw, db)`` agrees with cnnlab.ref.conv2d_backward.
 
     ``outputs`` picks which of dx, dw, db are checked (the others may be anything),
@@ -354,7 +359,7 @@ def check_conv2d_backward(fn, cases: Sequence[ConvCase], seed: int, outputs=("dx
               expected=expected,
               args=lambda inp: ((inp["dout"], inp["x"], inp["w"]), dict(stride=inp["stride"],
                                                                         padding=inp["padding"])),
-              outputs=names, pick=picked, output_mistakes=conv_backward_mistakes())
+              outputs=names, pick=picked, output_mistakes=conv_backward_mistakes(), guard=guard)
 
 
 __all__ = ["check_max_pool_forward", "check_avg_pool_forward", "check_max_pool_backward",

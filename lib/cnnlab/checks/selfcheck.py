@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from ._core import GradingFailure, NotWritten
-from .spec import questions
+from .questions import questions
 
 _STATE: dict = {"assignment": None, "tests": {}}
 
