@@ -1,6 +1,8 @@
 # CNN Lab -- two commands: `make book` and `make test` (see README.md).
 # Both create .venv on first use and reuse it afterwards.
 
+# bash, so that a failed `pip install` fails make although its noise is filtered (pipefail)
+SHELL  := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -19,11 +21,12 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# pip's harmless "... is ignored" lines are filtered out; any failure of pip still stops make
+$(STAMP): pyproject.toml autograder/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q "$(TORCH)" 2>&1 | grep -v "is ignored" || true
-	$(BIN)/python -m pip install -q -e ".[dev,book,grade]" 2>&1 | grep -v "is ignored" || true
-	$(BIN)/python -c "import cnnlab, torch, numba" 
+	set -o pipefail; $(BIN)/python -m pip install -q "$(TORCH)" 2>&1 | { grep -v "is ignored" || true; }
+	set -o pipefail; $(BIN)/python -m pip install -q -e ".[dev,book,grade]" -e ./autograder 2>&1 | { grep -v "is ignored" || true; }
+	$(BIN)/python -c "import cnnlab, cnnlab_grade, torch, numba"
 	@touch $@
 
 sysdeps:

@@ -5,6 +5,7 @@ the kernel machinery, so that forked workers start warm.  Nothing here runs
 numba code: numba's thread pool must not exist in a process that forks.
 """
 
-from . import execute, feedback, referee  # noqa: F401
+from . import feedback, pipeline, referee  # noqa: F401
+from .sandbox import kernel  # noqa: F401
 
 feedback._exporter()

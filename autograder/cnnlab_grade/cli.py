@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args, course, parser):
-    from .runner import Options
+    from .records import Options
 
     given = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("notebook_timeout", args.notebook_timeout),
                                ("memory", args.memory), ("processes", args.processes)) if v is not None}
@@ -127,8 +127,9 @@ def _minutes(seconds: float) -> str:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .job import GradingBroken
-    from .runner import Course, grade
+    from .coordinator import grade
+    from .course import Course
+    from .records import GradingBroken
     from .sandbox import SandboxUnavailable
 
     course_root = args.course or _default_course()

@@ -1,4 +1,4 @@
-"""Feedback HTML that shows scores and diagnostics and leaks no hidden test.
+"""Feedback pages: HTML that shows scores and diagnostics and leaks no hidden test.
 
 nbgrader's ``generate_feedback`` copies the autograded notebook, hidden tests
 and their tracebacks included.  Here the feedback notebook is built from the
@@ -32,22 +32,10 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets.config import Config
 
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"(?:Cell In\s*\[\s*\d*\s*\]|Input In\s*\[\s*\d*\s*\]|<ipython-input-[^>]*>)"
                         r"(?:,\s*line\s*|.*?\n\s*-*>\s*)(\d+)")
-
-
-def strip_hidden(source: str) -> str:
-    """The source without its ``### BEGIN/END HIDDEN TESTS`` regions (what students see)."""
-    lines, inside = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside:
-            lines.append(line)
-    return "\n".join(lines)
 
 
 def hidden_line_numbers(source: str) -> set[int]:

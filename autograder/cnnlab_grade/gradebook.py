@@ -14,87 +14,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import AssignLatePenalties, NbGraderPreprocessor, SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
-
-@dataclass
-class SourceCell:
-    name: str
-    cell_type: str
-    locked: bool
-    checksum: str
-    source: str
-
-
-@dataclass
-class GradeCell:
-    name: str
-    max_score: float
-    cell_type: str
-
-
-@dataclass
-class NamedCell:
-    name: str
-
-
-@dataclass
-class MasterNotebook:
-    name: str
-    source_cells: list = field(default_factory=list)
-    grade_cells: list = field(default_factory=list)
-    solution_cells: list = field(default_factory=list)
-    task_cells: list = field(default_factory=list)
-
-    @property
-    def max_score(self) -> float:
-        return sum(g.max_score for g in self.grade_cells) + sum(t.max_score for t in self.task_cells)
-
-    def hidden_lines(self) -> list[str]:
-        """Distinctive lines of the hidden tests (for leak checks): those of at
-        least 12 characters that do not also occur in the released text."""
-        from .feedback import strip_hidden
-
-        visible = "\n".join(strip_hidden(c.source) for c in self.source_cells)
-        out = []
-        for c in self.source_cells:
-            inside = False
-            for line in c.source.splitlines():
-                if "BEGIN HIDDEN TESTS" in line:
-                    inside = True
-                elif "END HIDDEN TESTS" in line:
-                    inside = False
-                elif inside and len(line.strip()) >= 12 and not line.strip().startswith("#") \
-                        and line.strip() not in visible:
-                    out.append(line.strip())
-        return out
-
-
-@dataclass
-class MasterAssignment:
-    name: str
-    notebooks: dict  # name -> MasterNotebook
-    duedate: str | None = None
-
-    @property
-    def max_score(self) -> float:
-        return sum(nb.max_score for nb in self.notebooks.values())
-
-    def questions(self) -> list[tuple[str, str, float]]:
-        """(notebook, grade_id, points) of every graded cell, in notebook order."""
-        out = []
-        for nb in self.notebooks.values():
-            points = {g.name: g.max_score for g in nb.grade_cells}
-            points.update({t.name: t.max_score for t in nb.task_cells})
-            for c in nb.source_cells:
-                if c.name in points:
-                    out.append((nb.name, c.name, points[c.name]))
-        return out
+from .records import GradeCell, MasterAssignment, MasterNotebook, NamedCell, SourceCell
 
 
 class SnapshotGradebook:
@@ -189,7 +115,7 @@ class Recorder:
 
     def __init__(self, db_url: str, log: logging.Logger | None = None, config=None):
         self.db_url = db_url
-        self.log = log or logging.getLogger("cnnlab.autograde.nbgrader")
+        self.log = log or logging.getLogger("cnnlab_grade.nbgrader")
         self.config = config
         self.gb = Gradebook(db_url)
 

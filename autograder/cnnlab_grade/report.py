@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import html
-import io
 import statistics
 from pathlib import Path
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ast
 
-from ._referee_worker import strip_magics
-from .sandbox import is_shadowing
+from cnnlab.checks.detect import source_names
+
+from .referee._worker_main import strip_magics
+from .sandbox.home import is_shadowing
 
 IPYTHON_HOOKS = {
     "input_transformers_cleanup": "registers an IPython input transformer",
@@ -63,8 +65,7 @@ def suspicious_code(cells: list[tuple[int, str]]) -> list[str]:
         if not any(f.split(" (cell")[0] == msg for f in found):
             found.append(text)
 
-    trees = []
-    modules = set(MODULE_NAMES)  # and every name an import binds
+    trees, plain = [], []
     for idx, src in cells:
         code = strip_magics(src)
         try:
@@ -72,6 +73,12 @@ def suspicious_code(cells: list[tuple[int, str]]) -> list[str]:
         except SyntaxError:
             continue
         trees.append((idx, tree))
+        plain.append((idx, code))
+    # names that stand for modules and library objects: the usual ones, what the
+    # cells' imports and aliases bind (the detector's reading: cnnlab.checks.detect),
+    # and names imported inside functions
+    modules = set(MODULE_NAMES) | set(source_names(plain))
+    for idx, tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules.update((a.asname or a.name).split(".")[0] for a in node.names)

@@ -7,23 +7,22 @@ notebook filled in with the reference solution (``source/``), then changed the
 way the student it stands for would have changed it.  The sample class has
 
 * a correct, a partly done and an untouched (blank) submission;
-* one submission per fingerprinted mistake of ``tests/assignment_mistakes.py``
+* one submission per fingerprinted mistake of :mod:`.mistakes`
   (the assignment's own table of typical mistakes and the test cells each must
   fail -- the one place those facts are written down);
 * faults: an exception, an infinite loop, a memory hog, a killed kernel, a
   fork bomb, huge output, a malformed notebook, an empty submission,
   duplicated and deleted test cells, a wrongly named file, a late submission;
-* every cheat of ``shared/facts.md`` ("Grading is not safe by default") and
-  of the autograder issue: reading the course's files, writing the gradebook,
+* the cheats a grader must defeat (:mod:`.cheats`): reading the course's files, writing the gradebook,
   monkeypatching the reference and NumPy, a module beside the notebook that
   shadows the checks, IPython AST and input transformers, files written at run
   time, "assert tricks", edited test cells, SystemExit and a custom exception
   handler.
 
 ``ps1.expected.json`` holds, for each student, the questions that must score 0,
-the resulting score (from the points in ``cnnlab.grading``) and the flags the
+the resulting score (from the points in :mod:`cnnlab.checks.questions`) and the flags the
 grader must raise -- all stated here, by design, not copied from a run.
-The files are generated: do not edit them by hand, change this script.
+The files are generated: do not edit them by hand, change this module.
 """
 
 from __future__ import annotations
@@ -33,19 +32,17 @@ import copy
 import csv
 import json
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the assignment's mistake table and notebook helpers
+from cnnlab.checks.questions import questions
 
-from assignment_mistakes import PS1  # noqa: E402
-from nbharness import nbg, submission  # noqa: E402
-
-from cnnlab.grading.spec import questions  # noqa: E402
+from .cheats import (ALWAYS_EQUAL, AST_TRANSFORMER, CUSTOM_EXC, FAKE_CHECKS, INPUT_TRANSFORMER, PATCH_NUMPY,
+                     READ_SOURCE, WRITE_FILES, WRITE_GRADEBOOK, ZEROS_CONV)
+from .mistakes import PS1
+from .notebooks import ROOT, nbg, submission
 
 DUE = "2025-10-06T23:59:00+00:00"
 ON_TIME = "2025-10-05T18:00:00+00:00"
@@ -91,34 +88,7 @@ def blank_except(keep: str, code: str):
     return blank
 
 
-ZEROS_CONV = '''def conv2d_loop(x, w, b=None, stride=1, padding=0):
-    """Wrong on purpose: zeros of the right shape and dtype."""
-    N, C, H, W = x.shape
-    K, _, R, S = w.shape
-    OH = (H - R + 2 * padding) // stride + 1
-    OW = (W - S + 2 * padding) // stride + 1
-    return np.zeros((N, K, OH, OW), dtype=x.dtype)
-'''
 
-FAKE_GRADING = '''"""A fake cnnlab.grading whose checks pass everything."""
-def _nothing(*args, **kwargs):
-    return None
-def question(qid):
-    def register(test):
-        test()
-        return test
-    return register
-class ConvCase:
-    def __init__(self, *args, **kwargs):
-        pass
-def random_conv_cases(*args, **kwargs):
-    return []
-def random_size_cases(*args, **kwargs):
-    return []
-expect = start = summary = _nothing
-check_output_size = check_conv2d = check_conv2d_grouped = check_im2col = _nothing
-check_vectorised = check_convolve2d = check_flip_invariant = _nothing
-'''
 
 
 def samples() -> list[Sample]:
@@ -185,7 +155,7 @@ def samples() -> list[Sample]:
         Sample("prefixed", "a flat <student>_ps1.ipynb file instead of a folder", solution(), flat=True),
     ]
 
-    # ---- cheats (shared/facts.md, "Grading is not safe by default")
+    # ---- cheats: attempts to get points without the work (samples.cheats)
     im2col_first_image = ("xp[:, :, r:r + stride * OH:stride, s:s + stride * OW:stride]",
                           "xp[:1, :, r:r + stride * OH:stride, s:s + stride * OW:stride]")
     out += [
@@ -202,17 +172,17 @@ def samples() -> list[Sample]:
         Sample("cheat-monkeypatch-numpy", "a wrong conv2d_loop, and np.max lying to the checks",
                with_code(solution(), "conv2d_loop", ZEROS_CONV + PATCH_NUMPY, replace=True),
                fails=conv_qs, flags=("tampered", "suspicious-code")),
-        Sample("cheat-shadow-module", "a wrong conv2d_loop, and a cnnlab/grading.py beside the notebook",
+        Sample("cheat-shadow-module", "a wrong conv2d_loop, and a cnnlab/checks.py beside the notebook",
                with_code(solution(), "conv2d_loop", ZEROS_CONV, replace=True), fails=conv_qs,
                flags=("ignored-file",),
-               files={"cnnlab/__init__.py": b"", "cnnlab/grading.py": FAKE_GRADING.encode()}),
+               files={"cnnlab/__init__.py": b"", "cnnlab/checks.py": FAKE_CHECKS.encode()}),
         Sample("cheat-ast-transformer", "a wrong conv2d_loop, and an AST transformer that drops checks and asserts",
                with_code(solution(), "conv2d_loop", ZEROS_CONV + AST_TRANSFORMER, replace=True), fails=conv_qs,
                flags=("tampered", "suspicious-code")),
         Sample("cheat-input-transformer", "a wrong conv2d_loop, and an input transformer that blanks test cells",
                with_code(solution(), "conv2d_loop", ZEROS_CONV + INPUT_TRANSFORMER, replace=True), fails=conv_qs,
                flags=("tampered", "suspicious-code")),
-        Sample("cheat-write-files", "a wrong conv2d_loop, and a fake cnnlab.grading written and imported at run time",
+        Sample("cheat-write-files", "a wrong conv2d_loop, and a fake cnnlab.checks written and imported at run time",
                with_code(solution(), "conv2d_loop", ZEROS_CONV + WRITE_FILES, replace=True), fails=conv_qs,
                flags=("tampered", "suspicious-code")),
         Sample("cheat-assert-trick", "output_size returns an int that equals everything",
@@ -259,105 +229,13 @@ def _edit_tests(nb, grade_ids):
     return nb
 
 
-READ_SOURCE = '''# the solutions are in the course's source notebook, three folders up
-import glob, json, os
-for _pattern in ("../../../source/ps1/ps1.ipynb", "../../source/ps1/ps1.ipynb", "/*/*/source/ps1/ps1.ipynb",
-                 "/*/*/*/source/ps1/ps1.ipynb", os.path.expanduser("~/*/source/ps1/ps1.ipynb")):
-    for _path in glob.glob(_pattern):
-        try:
-            for _cell in json.load(open(_path))["cells"]:
-                _src = "".join(_cell["source"])
-                if "BEGIN SOLUTION" in _src:
-                    exec(_src)
-        except Exception:
-            pass
-'''
-
-WRITE_GRADEBOOK = '''# extra credit, straight into the gradebook
-import glob, sqlite3
-for _db in glob.glob("../../../gradebook.db") + glob.glob("/*/*/gradebook.db") + glob.glob("/*/*/*/gradebook.db"):
-    try:
-        _con = sqlite3.connect(_db)
-        _con.execute("UPDATE grade SET extra_credit = 100")
-        _con.commit()
-    except Exception:
-        pass
-'''
-
-PATCH_NUMPY = '''
-
-import sys
-_np_max = np.max
 
 
-def _max(*args, **kwargs):
-    caller = sys._getframe(1).f_globals.get("__name__", "")
-    return 0.0 if caller.startswith("cnnlab.grading") else _np_max(*args, **kwargs)
 
 
-np.max = _max
-'''
-
-AST_TRANSFORMER = '''
-
-import ast
 
 
-class _NoChecks(ast.NodeTransformer):
-    def visit_Call(self, node):
-        self.generic_visit(node)
-        f = node.func
-        name = f.id if isinstance(f, ast.Name) else getattr(f, "attr", "")
-        return ast.Constant(None) if name.startswith("check_") or name == "expect" else node
 
-    def visit_Assert(self, node):
-        return None
-
-
-get_ipython().ast_transformers.append(_NoChecks())
-'''
-
-INPUT_TRANSFORMER = '''
-
-def _blank_tests(lines):
-    text = "".join(lines)
-    return [] if ("check_" in text or "expect(" in text) else lines
-
-
-get_ipython().input_transformers_cleanup.append(_blank_tests)
-'''
-
-WRITE_FILES = f'''
-
-import os, sys
-os.makedirs("fake/cnnlab", exist_ok=True)
-open("fake/cnnlab/__init__.py", "w").close()
-with open("fake/cnnlab/grading.py", "w") as _fh:
-    _fh.write({FAKE_GRADING!r})
-sys.path.insert(0, os.path.abspath("fake"))
-for _name in [m for m in sys.modules if m == "cnnlab" or m.startswith("cnnlab.")]:
-    del sys.modules[_name]
-from cnnlab.grading import expect, question  # the test cells use these names from the setup cell
-'''
-
-ALWAYS_EQUAL = '''class _Always(int):
-    def __eq__(self, other):
-        return True
-
-    def __ne__(self, other):
-        return False
-
-    __hash__ = int.__hash__
-
-
-def output_size(n, f, stride=1, padding=0):
-    return _Always(0)
-'''
-
-CUSTOM_EXC = '''
-
-get_ipython().set_custom_exc((BaseException,), lambda shell, etype, evalue, tb, tb_offset=None: None)
-'''
 
 
 def write(out: Path, items: list[Sample]) -> dict:

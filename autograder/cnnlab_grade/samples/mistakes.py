@@ -4,7 +4,7 @@ Each entry is a wrong submission: the reference solution of one cell with a
 patch (``(old, new)``: ``old`` occurs exactly once), the test cells that must
 then fail (every other test cell keeps full marks), and what the message of
 the first failing cell must say -- by default the title of the fingerprint
-``key`` from ``cnnlab.grading`` ("Most likely: <title>").  The tests run each
+``key`` from ``cnnlab.checks`` ("Most likely: <title>").  The tests run each
 one in-process, and pack them into a few real ``nbgrader autograde`` runs.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nbharness import BODY  # an ``old`` that stands for everything between the solution markers
+from .notebooks import BODY  # an ``old`` that stands for everything between the solution markers
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ PS2 = [
               "    return xt.grad.numpy()\n"),), ("q2a", "q2b"),
       message="uses what this question asks you to write yourself"),
     W("ps2", "forbidden", "conv2d_backward",
-      ((BODY, "    from cnnlab import grading as g\n"
+      ((BODY, "    from cnnlab import checks as g\n"
               "    from cnnlab import ref\n"
               "    b = np.zeros(w.shape[0])\n"
               "    f = lambda x_, w_: ref.conv2d(x_, w_, b, stride=stride, padding=padding)\n"

@@ -1,7 +1,7 @@
 """The kernel zygote: runs inside the bubblewrap sandbox, forks one warm kernel per student.
 
 Started from its source text (``python -P -c SOURCE IN_FD OUT_FD PRELOAD_JSON``)
-by :mod:`cnnlab.autograde.zygote`, as root *inside* a sandbox that already has
+by :mod:`cnnlab_grade.sandbox.zygote`, as root *inside* a sandbox that already has
 no network, no course files and a read-only system.  It imports the kernel
 machinery and the modules the notebooks import (numpy, the check library...)
 once; for each student it forks, and the fork isolates itself further before
@@ -35,7 +35,7 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 HOME = "/home/student"
 STAGE = "/run/cnnlab/stage"
-SEED = "/run/cnnlab/seed"
+WARM = "/run/cnnlab/warm"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -112,10 +112,10 @@ def _student(req):
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     os.chown(HOME, uid, uid)
     _copy_tree(os.path.join(STAGE, req["stage"]), HOME, uid)
-    if os.path.isdir(SEED):
-        for rel in os.listdir(SEED):
-            _copy_tree(os.path.join(SEED, rel), os.path.join(HOME, rel), uid)
-    for path in (STAGE, SEED):
+    if os.path.isdir(WARM):
+        for rel in os.listdir(WARM):
+            _copy_tree(os.path.join(WARM, rel), os.path.join(HOME, rel), uid)
+    for path in (STAGE, WARM):
         if os.path.isdir(path):
             _check(_libc.umount2(path.encode(), MNT_DETACH), f"umount {path}")
     _mount("tmpfs", os.path.dirname(STAGE), "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0755")
@@ -197,9 +197,9 @@ def _warm_numba():
 def main():
     fd_in, fd_out = int(sys.argv[1]), int(sys.argv[2])
     # the warm caches, where numba finds them (the kernels get their own copy)
-    if os.path.isdir(SEED):
-        for rel in os.listdir(SEED):
-            _copy_tree(os.path.join(SEED, rel), os.path.join(HOME, rel), 0)
+    if os.path.isdir(WARM):
+        for rel in os.listdir(WARM):
+            _copy_tree(os.path.join(WARM, rel), os.path.join(HOME, rel), 0)
     for name in json.loads(sys.argv[3]):
         try:
             __import__(name)

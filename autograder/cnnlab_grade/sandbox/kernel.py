@@ -3,7 +3,7 @@
 nbgrader's ``Execute`` preprocessor (an nbclient ``NotebookClient``) runs the
 cells; around it this module adds what a class of real submissions needs:
 
-* the kernel runs under :class:`~cnnlab.autograde.sandbox.Sandbox` and talks
+* the kernel runs under :class:`~cnnlab_grade.sandbox.bwrap.Sandbox` and talks
   to the grader over Unix sockets (jupyter_client's ``ipc`` transport), so
   the sandbox can have no network at all;
 * a per-cell *and* a per-notebook wall-clock limit; a cell that times out is
@@ -17,7 +17,7 @@ cells; around it this module adds what a class of real submissions needs:
 * a test cell that never ran gets an error output, so nbgrader scores it 0
   (an empty test cell would otherwise earn full marks).
 
-Each event is returned as a :class:`Fault` with a plain-words reason.
+Each event is returned as a :class:`~cnnlab_grade.records.Fault` with a plain-words reason.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import math
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import monotonic
 
@@ -40,24 +39,13 @@ from nbformat import NotebookNode
 from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
 
-from .sandbox import Limits, Sandbox, _is_root
+from ..records import Fault, Limits
+from .bwrap import Sandbox
+from .uids import is_root
 
 #: a cell that keeps the kernel busy after a timeout for this long gets the kernel restarted
 RESPONSIVE_WAIT = 5.0
 MAX_RESTARTS = 3
-
-
-@dataclass
-class Fault:
-    """Something that went wrong while running one cell (or the notebook)."""
-
-    kind: str  # cell-timeout, notebook-timeout, kernel-died, kernel-restarted, output-truncated, not-run
-    cell: int | None
-    grade_id: str | None
-    message: str
-
-    def to_dict(self):
-        return asdict(self)
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -74,7 +62,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        if _is_root() and self.uid not in (None, 0):
+        if is_root() and self.uid not in (None, 0):
             # the unprivileged kernel must read its connection file and create its sockets
             os.chown(self.rundir, self.uid, self.uid)
             os.chown(self.connection_file, self.uid, self.uid)

@@ -13,7 +13,7 @@ provisioner asks the zygote instead of starting a process, so nbclient (and
 nbgrader's ``Execute``) drive these kernels like any other.
 
 Used when the grader runs as root (as CI does); otherwise each kernel is a
-fresh bubblewrap process (:class:`~cnnlab.autograde.execute.SandboxKernelManager`).
+fresh bubblewrap process (:class:`~cnnlab_grade.sandbox.kernel.SandboxKernelManager`).
 """
 
 from __future__ import annotations
@@ -32,19 +32,21 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.provisioning import LocalProvisioner
 
 from . import _zygote_main
-from .sandbox import Sandbox, _is_root, stop_process
+from .availability import stop_process
+from .bwrap import Sandbox
+from .uids import is_root
 
 SOURCE = Path(_zygote_main.__file__).read_text()
 
 
 def available(sandbox: Sandbox) -> bool:
-    return _is_root() and not sandbox.unsafe
+    return is_root() and not sandbox.unsafe
 
 
 class Zygote:
     """The zygote process (one per grading worker and assignment)."""
 
-    def __init__(self, sandbox: Sandbox, uid: int, preload: list[str], seed_dir: Path | None, base: Path):
+    def __init__(self, sandbox: Sandbox, uid: int, preload: list[str], warm_dir: Path | None, base: Path):
         """``base``: a host folder for the zygote's staging and socket folders
         (it may lie under /tmp: each kernel's fresh /tmp keeps what is bound there)."""
         self.sandbox, self.uid, self.base = sandbox, uid, Path(base)
@@ -56,7 +58,7 @@ class Zygote:
         r_in, w_in = os.pipe()
         r_out, w_out = os.pipe()
         cmd = sandbox.zygote_command([sys.executable, "-P", "-c", SOURCE, str(r_in), str(w_out), json.dumps(preload)],
-                                     stage=self.stage, runtime=self.runtime, seed=seed_dir)
+                                     stage=self.stage, runtime=self.runtime, warm=warm_dir)
         self.proc = subprocess.Popen(cmd, pass_fds=(r_in, w_out), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=open(self.base / "zygote.log", "ab"),
                                      start_new_session=True)
