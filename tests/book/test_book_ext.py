@@ -7,7 +7,7 @@ import nbformat
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("cnnlab_site", ROOT / "book" / "_ext" / "cnnlab_site.py")
 site_ext = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(site_ext)

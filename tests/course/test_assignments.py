@@ -15,9 +15,9 @@ import nbformat
 import pytest
 
 import nbharness as h
-from assignment_mistakes import ALL as MISTAKES
+from cnnlab_grade.samples.mistakes import ALL as MISTAKES
 
-from cnnlab.grading import questions
+from cnnlab.checks import questions
 
 PS = h.existing()
 
@@ -111,25 +111,25 @@ def _expected_message(w):
 
 
 def _titles():
-    from cnnlab.grading import conv, pool
+    from cnnlab.checks import conv, convolve, im2col, pool, size
     out = {}
-    groups = [conv.conv_mistakes(), conv.grouped_mistakes(), conv.im2col_mistakes(), conv.convolve_mistakes(),
+    groups = [conv.conv_mistakes(), conv.grouped_mistakes(), im2col.im2col_mistakes(), convolve.convolve_mistakes(),
               pool.max_pool_mistakes(), pool.avg_pool_mistakes(), pool.max_pool_backward_mistakes(),
               pool.avg_pool_backward_mistakes(), *pool.conv_backward_mistakes().values()]
     for group in groups:
         for m in group:
             out.setdefault(m.key, m.title)
-    for key, title, _hint, _rule in conv.SIZE_MISTAKES:
+    for key, title, _hint, _rule in size.SIZE_MISTAKES:
         out[key] = title
-    for key, title, _hint, _pred in conv._INVARIANCE_MISTAKES:
+    for key, title, _hint, _pred in convolve._INVARIANCE_MISTAKES:
         out[key] = title
     try:
-        from cnnlab.grading import nets
+        from cnnlab.checks.nets import resnet, sequential
         from cnnlab.models import lenet5
     except ImportError:   # the model zoo is not there: the ps3/ps4 tests fail on their own
         return out
-    for group in (nets._lenet_variants(lenet5()), nets._vgg_variants(nets.small_vgg_reference()),
-                  nets._block_variants(nets.basic_block_reference(4, 8, 2), 2)):
+    for group in (sequential._lenet_variants(lenet5()), sequential._vgg_variants(sequential.small_vgg_reference()),
+                  resnet._block_variants(resnet.basic_block_reference(4, 8, 2), 2)):
         for key, title, _hint, _fn in group:
             out.setdefault(key, title)
     return out
@@ -141,7 +141,7 @@ _TITLES = _titles()
 def test_every_fingerprint_has_a_wrong_submission():
     covered = {w.key for w in MISTAKES}
     missing = sorted(set(_TITLES) - covered)
-    assert not missing, f"fingerprints without a wrong submission in assignment_mistakes.py: {missing}"
+    assert not missing, f"fingerprints without a wrong submission in cnnlab_grade/samples/mistakes.py: {missing}"
     assert len(_TITLES) >= 8
 
 

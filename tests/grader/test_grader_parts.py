@@ -1,4 +1,4 @@
-"""The autograder's parts on a toy course (tests/autograde_toy.py): the referee,
+"""The grader's parts on a toy course (tests/support/toy_course.py): the referee,
 the notebook runner's fault handling, feedback, collecting, static checks, the CLI."""
 
 import csv
@@ -12,15 +12,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import autograde_toy as toy
-from cnnlab.autograde import feedback as fb
-from cnnlab.autograde.collect import CnnlabCollector, normalise_name
-from cnnlab.autograde.execute import run_notebook
-from cnnlab.autograde.referee import Referee, Spec, SpecError, forbidden_in_function, mirror_calls
-from cnnlab.autograde.sandbox import Limits, Sandbox, prepare_home, uid_slot
-from cnnlab.autograde.scan import split_files, suspicious_code
+import toy_course as toy
+from cnnlab.checks.detect import source_findings
+from cnnlab.checks.policy import Policy
+from cnnlab_grade import feedback as fb
+from cnnlab_grade.collect import CnnlabCollector, normalise_name
+from cnnlab_grade.records import Limits
+from cnnlab_grade.referee import Referee, RefereeSpec, SpecError, mirror_calls
+from cnnlab_grade.sandbox import Sandbox, prepare_home, run_notebook, uid_slot
+from cnnlab_grade.scan import split_files, suspicious_code
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- the referee
@@ -28,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def referee(tmp_path_factory):
     course = toy.make_course(tmp_path_factory.mktemp("toy"))
-    spec = Spec.load(course / "autograder" / "referee" / "toy.toml", "toy")
-    return Referee(spec, seed=1234, sandbox=Sandbox(Limits(cell_timeout=3, notebook_timeout=30)))
+    spec = RefereeSpec.load(course / "autograder" / "referee" / "toy.toml", "toy")
+    return Referee(spec, secret=1234, sandbox=Sandbox(Limits(cell_timeout=3, notebook_timeout=30)))
 
 
 WRONG = "def double(x):\n    return 3 * np.asarray(x)\n"
@@ -63,10 +65,10 @@ def test_the_referee_judges_the_function_not_what_the_kernel_says(referee, tmp_p
 
 def test_a_spec_error_names_the_entry():
     with pytest.raises(SpecError, match="checks.t case 0: `x` must be a shape"):
-        Spec.from_toml({"checks": {"t": {"call": "f(x)", "reference": "x", "arrays": ["x"], "cases": [{"x": 3}]}}},
-                       "a", {})
+        RefereeSpec.from_toml({"checks": {"t": {"call": "f(x)", "reference": "x", "arrays": ["x"],
+                                                "cases": [{"x": 3}]}}}, "a", {})
     with pytest.raises(SpecError, match="unknown keys"):
-        Spec.from_toml({"chekcs": {}}, "a", {})
+        RefereeSpec.from_toml({"chekcs": {}}, "a", {})
 
 
 def test_mirrored_calls_get_the_referees_seed_and_skip_what_needs_the_tests_variables():
@@ -82,11 +84,11 @@ def test_forbidden_calls_are_found_in_the_function_and_its_helpers_only():
              (1, "def helper(x, w):\n    return Q.conv2d(x, w)\n\ndef conv(x, w):\n    return helper(x, w)\n"),
              (2, "def clean(x, w):\n    return np.sum(x * w)\n"),
              (3, "print(r.conv2d(x, w))  # comparing with the reference, outside the answer: allowed")]
-    forbidden = ["cnnlab", "torch.nn.functional"]
-    assert forbidden_in_function(cells, "conv", forbidden) == ["torch.nn.functional"]
-    assert forbidden_in_function(cells, "clean", forbidden) == []
+    forbidden = Policy.of_modules(["cnnlab", "torch.nn.functional"])
+    assert source_findings(cells, "conv", forbidden) == ["torch.nn.functional"]
+    assert source_findings(cells, "clean", forbidden) == []
     inner = [(0, "def f(x):\n    import cnnlab.ref\n    return cnnlab.ref.conv2d(x, x)\n")]
-    assert forbidden_in_function(inner, "f", forbidden) == ["cnnlab"]
+    assert source_findings(inner, "f", forbidden) == ["cnnlab"]
 
 
 # ---------------------------------------------------------------- running notebooks
@@ -164,15 +166,15 @@ def test_the_collector_reads_the_usual_layouts(tmp_path, path, student, file_id)
 
 
 def test_python_files_beside_the_notebook_are_quarantined():
-    assert split_files(["numpy.py", "cnnlab/grading.py", "data.csv", ".pth", "lib.so"]) == (
-        ["data.csv"], [".pth", "cnnlab/grading.py", "lib.so", "numpy.py"])
+    assert split_files(["numpy.py", "cnnlab/checks.py", "data.csv", ".pth", "lib.so"]) == (
+        ["data.csv"], [".pth", "cnnlab/checks.py", "lib.so", "numpy.py"])
 
 
 @pytest.mark.parametrize("code, finding", [
     ("get_ipython().ast_transformers.append(t)", "AST transformer"),
     ("get_ipython().input_transformers_cleanup.append(t)", "input transformer"),
     ("import numpy as np\nnp.allclose = lambda *a: True", "replaces np.allclose"),
-    ("import cnnlab.grading as g\nsetattr(g, 'check_x', None)", "replaces an attribute of g"),
+    ("import cnnlab.checks as g\nsetattr(g, 'check_x', None)", "replaces an attribute of g"),
     ("open('../../../source/ps1/ps1.ipynb')", "course files"),
     ("class A:\n    def __eq__(self, o):\n        return True", "defines __eq__"),
     ("import sys\ndel sys.modules['cnnlab']", "removes modules"),
@@ -193,7 +195,7 @@ def _cli(*args, env=None, cwd=None):
     e = dict(os.environ)
     e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e.get('PATH', '')}"
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "cnnlab.autograde.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cnnlab_grade.cli", *args], capture_output=True, text=True,
                           env=e, cwd=cwd, timeout=600)
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.autograde.gradebook import snapshot
+from cnnlab_grade.gradebook import snapshot
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "autograder" / "samples" / "ps1"
 EXPECTED = json.loads((ROOT / "autograder" / "samples" / "ps1.expected.json").read_text())
 STUDENTS = EXPECTED["students"]
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 def cli(*args, timeout=900, **kw):
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run([sys.executable, "-m", "cnnlab.autograde.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cnnlab_grade.cli", *map(str, args)], capture_output=True,
                           text=True, env=env, timeout=timeout, **kw)
 
 
@@ -169,7 +169,7 @@ def _start(subs, out, log, marker):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                CNNLAB_TEST_MARKER=marker)
     fh = open(log, "w")
-    return subprocess.Popen([sys.executable, "-m", "cnnlab.autograde.cli", str(subs), "ps1", "-o", str(out),
+    return subprocess.Popen([sys.executable, "-m", "cnnlab_grade.cli", str(subs), "ps1", "-o", str(out),
                              "--due", EXPECTED["due"], *LIMITS, "--quiet"], cwd=ROOT, env=env, stdout=fh,
                             stderr=subprocess.STDOUT), fh
 

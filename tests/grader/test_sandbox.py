@@ -18,10 +18,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnnlab.autograde import zygote as zmod
-from cnnlab.autograde.execute import run_notebook
-from cnnlab.autograde.sandbox import (HOME, Limits, Sandbox, SandboxUnavailable, parse_size, prepare_home,
-                                      require_sandbox, sandbox_problem, uid_slot)
+from cnnlab_grade.records import Limits, parse_size
+from cnnlab_grade.sandbox import (HOME, Sandbox, SandboxUnavailable, prepare_home, require_sandbox, run_notebook,
+                                  sandbox_problem, uid_slot)
+from cnnlab_grade.sandbox import zygote as zmod
 
 PROBE = r'''
 import json, os, socket, sys
@@ -88,7 +88,7 @@ def test_a_student_process_sees_nothing_of_the_course(course, tmp_path):
     home = tmp_path / "home"
     with uid_slot() as uid:
         prepare_home(home, {"ps1.ipynb": b"{}"}, uid=uid)
-        sb = Sandbox(Limits(), secrets=(str(root), str(other)))
+        sb = Sandbox(Limits(), hidden=(str(root), str(other)))
         cmd = sb.command([sys.executable, "-c", PROBE, *map(str, secrets)], home, uid=uid,
                          env={"PROBE_PORT": str(srv.getsockname()[1])})
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -217,7 +217,7 @@ def test_zygote_kernels_keep_what_is_bound_below_tmp(tmp_path):
 
 
 def test_grading_refuses_without_the_sandbox_and_says_why(monkeypatch):
-    monkeypatch.setattr("cnnlab.autograde.sandbox.sandbox_problem",
+    monkeypatch.setattr("cnnlab_grade.sandbox.availability.sandbox_problem",
                         lambda: "bubblewrap is not installed (no `bwrap` on PATH)")
     with pytest.raises(SandboxUnavailable, match="(?s)bubblewrap is not installed.*--unsafe"):
         require_sandbox(unsafe=False)

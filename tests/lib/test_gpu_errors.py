@@ -13,7 +13,7 @@ W = torch.zeros(6, 4, 3, 3)
 
 
 @pytest.mark.parametrize("call,exc,needles", [
-    # the same checks as cnnlab.ref (tests/test_ref_errors.py)
+    # the same checks as cnnlab.ref (tests/lib/test_ref_errors.py)
     (lambda: G.conv2d(torch.zeros(8, 8), W), ShapeError, ["x must have 4 dimensions", "x[None, None]"]),
     (lambda: G.conv2d(X, torch.zeros(6, 4, 3)), ShapeError, ["w must have 4 dimensions", "(K, C/groups, R, S)"]),
     (lambda: G.conv2d(X, torch.zeros(6, 3, 3, 3)), ShapeError, ["channel mismatch", "x has 4 channels"]),

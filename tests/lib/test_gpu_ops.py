@@ -74,7 +74,7 @@ def test_conv1d_matches_torch_and_ref(case):
 def test_benchmark_shapes_in_several_chunks(name, monkeypatch):
     """The benchmark's shapes (batch cut to 3) with a chunk budget so small that
     every image is its own im2col chunk: the chunked loops of forward and backward."""
-    from benchmarks_shapes import CONV_SHAPES
+    from bench_ref import CONV_SHAPES
     monkeypatch.setitem(_functions._CHUNK_BYTES, "cpu", 1)
     (N, C, H, W), (K, R, S), stride, pad, groups = CONV_SHAPES[name]
     rng = np.random.default_rng(7)
@@ -401,7 +401,7 @@ def test_second_derivatives_are_refused_clearly(op, torch_op):
 
 def test_benchmark_script_runs(capsys):
     """bench_gpu.py runs end to end on a tiny budget (its timings are not asserted)."""
-    from benchmarks_shapes import bench_gpu_main
+    from bench_gpu import main as bench_gpu_main
     assert bench_gpu_main(["--device", "cpu", "--reps", "1", "--rounds", "1", "--only", "a", "--no-pool"]) == 0
     out = capsys.readouterr().out
     assert "device: cpu" in out and "\na " in out

@@ -197,7 +197,7 @@ def test_nan_and_inf_propagate_like_torch():
 def test_benchmark_shapes_forward_and_backward(name):
     """The shapes of the benchmark (scaled down in batch) take every code path:
     direct loops, im2col + BLAS in chunks, pointwise matrix products."""
-    from benchmarks_shapes import CONV_SHAPES
+    from bench_ref import CONV_SHAPES
     (N, C, H, W), (K, R, S), stride, pad, groups = CONV_SHAPES[name]
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, C, H, W)).astype(np.float32)
@@ -215,5 +215,5 @@ def test_benchmark_shapes_forward_and_backward(name):
 
 def test_benchmark_script_runs():
     """The benchmark runs end to end on a tiny budget (its timings are not asserted)."""
-    from benchmarks_shapes import bench_main
+    from bench_ref import main as bench_main
     assert bench_main(["--reps", "1", "--only", "a", "--no-pool"]) == 0

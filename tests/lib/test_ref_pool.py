@@ -140,7 +140,7 @@ def test_nan_propagates_through_max_pool_like_torch():
 
 @pytest.mark.parametrize("case", ["max 2x2", "max 3x3 s2", "avg 2x2"])
 def test_benchmark_pool_cases(case):
-    from benchmarks_shapes import POOL_CASES
+    from bench_ref import POOL_CASES
     op, k, s = POOL_CASES[case]
     x = np.random.default_rng(5).standard_normal((2, 4, 56, 56)).astype(np.float32)
     rf, tf = (ref.max_pool2d, F.max_pool2d) if op == "max" else (ref.avg_pool2d, F.avg_pool2d)

@@ -1,14 +1,13 @@
-"""Helpers for the assignment tests: read the nbgrader source notebooks, make
-submissions from their solutions (optionally with a mistake patched in), run a
-notebook in this process the way nbgrader scores it, and run a real
-``nbgrader generate_assignment`` / ``nbgrader autograde`` in a scratch course.
+"""Helpers for the assignment tests: run a notebook in this process the way
+nbgrader scores it, and grade many submissions with a real ``nbgrader
+autograde`` in a scratch course.  The notebooks and submissions themselves
+come from :mod:`cnnlab_grade.samples` (the sample class is made from them too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -17,97 +16,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "source"
-RELEASE = ROOT / "assignments"
-ASSIGNMENTS = ("ps1", "ps2", "ps3", "ps4")
-
-_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
-_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|$)", re.M | re.S)
-
-
-def existing() -> list[str]:
-    return [a for a in ASSIGNMENTS if (SOURCE / a / f"{a}.ipynb").is_file()]
-
-
-def nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def read(path) -> nbformat.NotebookNode:
-    return nbformat.read(str(path), as_version=4)
-
-
-def source_nb(ps: str) -> nbformat.NotebookNode:
-    return read(SOURCE / ps / f"{ps}.ipynb")
-
-
-def released_nb(ps: str) -> nbformat.NotebookNode:
-    return read(RELEASE / ps / f"{ps}.ipynb")
-
-
-def strip_markers(src: str) -> str:
-    """A solution cell as the student would write it: the code between the
-    BEGIN/END SOLUTION markers kept, the markers removed."""
-    return _SOLUTION.sub(lambda m: m.group(2), src)
-
-
-def solution_sources(ps: str) -> dict[str, str]:
-    """{grade_id: source} of the solution cells of the source notebook, markers kept."""
-    return {nbg(c)["grade_id"]: c.source for c in source_nb(ps).cells
-            if nbg(c).get("solution") and c.cell_type == "code"}
-
-
-BODY = "<the whole solution body>"
-
-
-def apply_patches(src: str, patches) -> str:
-    """Apply (old, new) patches to a solution cell (markers kept) and return it
-    without markers.  ``old`` must occur exactly once; ``old == BODY`` replaces
-    everything between the (single) pair of solution markers."""
-    for old, new in patches:
-        if old == BODY:
-            regions = _SOLUTION.findall(src)
-            if len(regions) != 1:
-                raise AssertionError(f"BODY patch needs exactly one solution region, found {len(regions)}")
-            src = _SOLUTION.sub(lambda m: m.group(1) + "### BEGIN SOLUTION\n" + new + m.group(1)
-                                + "### END SOLUTION\n", src)
-            continue
-        n = src.count(old)
-        if n != 1:
-            raise AssertionError(f"patch target occurs {n} times (must be once): {old!r}")
-        src = src.replace(old, new)
-    return strip_markers(src)
-
-
-def submission(ps: str, patches: dict[str, list] | None = None, answers: dict[str, str] | None = None,
-               blank: bool = False, graded: bool = False) -> nbformat.NotebookNode:
-    """The released notebook filled in with the reference solutions (unless
-    ``blank``), with ``patches`` {grade_id: [(old, new), ...]} applied to the
-    solution cells and ``answers`` {grade_id: text} for written answers.
-
-    With ``graded`` the test cells are those of the source notebook, hidden
-    tests included: the notebook nbgrader's autograde runs for this submission."""
-    released = released_nb(ps)
-    nb = source_nb(ps) if graded else released
-    stubs = {nbg(c).get("grade_id"): c.source for c in released.cells if nbg(c).get("solution")}
-    sols = solution_sources(ps)
-    model_answers = {nbg(c)["grade_id"]: c.source for c in source_nb(ps).cells
-                     if nbg(c).get("solution") and c.cell_type == "markdown"}
-    for cell in nb.cells:
-        meta = nbg(cell)
-        gid = meta.get("grade_id")
-        if not meta.get("solution"):
-            continue
-        if cell.cell_type == "code":
-            cell.source = stubs[gid] if blank else apply_patches(sols[gid], (patches or {}).get(gid, []))
-        elif blank:
-            cell.source = stubs[gid]
-        else:   # a written answer: the given one, else the model answer of the source
-            cell.source = (answers or {}).get(gid) or strip_markers(model_answers[gid]).strip()
-    return nb
+# the tests use these through this module (h.submission, h.source_nb, ...)
+from cnnlab_grade.samples.notebooks import (_HIDDEN, ASSIGNMENTS, BODY, RELEASE, ROOT, SOURCE,  # noqa: F401
+                                            apply_patches, existing, nbg, read, released_nb, solution_sources,
+                                            source_nb, strip_markers, submission)
+from cnnlab_grade.samples.plain import gradebook, grades, make_course, nbgrader, nbgrader_env  # noqa: F401
 
 
 # ---------------------------------------------------------------- in-process run
@@ -187,56 +100,6 @@ def _run_in_process(nb, only):
 
 
 # ---------------------------------------------------------------- nbgrader
-
-def nbgrader_env() -> dict:
-    """Environment for nbgrader subprocesses: the venv's bin first on PATH
-    (nbgrader runs `alembic` from PATH), this checkout's lib importable."""
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = str(ROOT / "lib") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("PYTHONHASHSEED", "0")
-    return env
-
-
-def nbgrader(course: Path, *args, timeout=900, merge=False) -> subprocess.CompletedProcess:
-    """Run nbgrader in ``course``; ``merge`` puts its log (stderr) into stdout, in order."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
-    if merge:
-        return subprocess.run(cmd, cwd=course, env=nbgrader_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    return subprocess.run(cmd, cwd=course, env=nbgrader_env(), capture_output=True, text=True, timeout=timeout)
-
-
-def make_course(tmp: Path) -> Path:
-    """A scratch nbgrader course: this repository's nbgrader_config.py and source/."""
-    course = tmp / "course"
-    course.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
-    shutil.copytree(SOURCE, course / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    return course
-
-
-def gradebook(course: Path, ps: str) -> Path:
-    """The gradebook that holds ``ps``'s grades: the per-assignment copy that
-    `autograde_all` grades into, else the course's own."""
-    own = course / f"gradebook-{ps}.db"
-    return own if own.exists() else course / "gradebook.db"
-
-
-def grades(course: Path, ps: str) -> dict[str, dict[str, float]]:
-    """{student: {grade_id: score}} from the gradebook of ``ps``."""
-    from nbgrader.api import Gradebook
-
-    out = {}
-    with Gradebook(f"sqlite:///{gradebook(course, ps)}") as gb:
-        for sub in gb.assignment_submissions(ps):
-            scores = {}
-            for nb in sub.notebooks:
-                for g in nb.grades:
-                    scores[g.name] = g.score
-            out[sub.student.id] = scores
-    return out
-
 
 def autograded_outputs(course: Path, student: str, ps: str) -> dict[str, str]:
     """{grade_id: text of the cell's outputs} of an autograded notebook."""
