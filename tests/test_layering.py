@@ -4,6 +4,7 @@ and the package's layers import only what lies below them."""
 import ast
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -45,11 +46,18 @@ def test_importing_every_cnnlab_module_loads_nothing_of_the_grader():
 
 def test_the_student_package_does_not_contain_the_grader(tmp_path):
     """The wheel built from the repository root (what `pip install` of the
-    course package gives a student) holds cnnlab only."""
+    course package gives a student) holds cnnlab only.  (Built from a copy of
+    the project's files, as setuptools writes a build/ folder beside them.)"""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "lib", project / "lib", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                          "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+                          "-q", "-w", str(tmp_path / "dist"), str(project)], capture_output=True, text=True,
+                         timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    (wheel,) = tmp_path.glob("cnnlab-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("cnnlab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "cnnlab/checks/guard.py" in names and "cnnlab/_args.py" in names
     packages = {n.split("/")[0] for n in names if not n.startswith("cnnlab-")}
