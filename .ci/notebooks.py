@@ -62,7 +62,7 @@ def install_line(extra: str | None = "student") -> str:
 
 
 def install_cell(kind: dict) -> nbformat.NotebookNode:
-    modules = ", ".join(f'"{m}"' for m in kind["modules"])
+    modules = ", ".join(f'"{m}"' for m in kind["modules"]) + ("," if len(kind["modules"]) == 1 else "")
     source = (
         "# Installs the course's package, cnnlab, where it is missing (on Colab, for example);\n"
         "# where it is installed, this cell does nothing.\n"
