@@ -12,13 +12,16 @@ outline (bookmarks) from the headings, tagged for screen readers. The site
 links to that file; ``make release`` copies it into ``dist/``.
 
 Nothing is fetched from outside: any request leaving 127.0.0.1 is blocked and
-fails the build, as does a MathJax error.
+fails the build, as does a MathJax error. When the single page is the same as
+at the last print (Sphinx writes it anew on every build, so its content is
+compared, not its date), the PDF is kept (``--force`` prints it anyway).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import http.server
 import sys
 import threading
@@ -136,17 +139,32 @@ def print_pdf(source: Path, target: Path, cover: str) -> dict:
     return info
 
 
+def source_digest(source: Path, page_name: str) -> str:
+    """What the PDF is made of: the page, and the names of the images (content-hashed by Sphinx)."""
+    digest = hashlib.sha256((source / page_name).read_bytes())
+    for image in sorted((source / "_images").glob("*")):
+        digest.update(f"{image.name}:{image.stat().st_size}".encode())
+    return digest.hexdigest()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=SOURCE, help=f"single-page build (default {SOURCE})")
     parser.add_argument("--output", type=Path, default=TARGET, help=f"the PDF to write (default {TARGET})")
+    parser.add_argument("--force", action="store_true", help="print even when the single page has not changed")
     args = parser.parse_args(argv)
+    stamp = args.output.with_name(f".{args.output.name}.source")
+    digest = source_digest(args.source, root_page()) if (args.source / root_page()).is_file() else None
+    if not args.force and digest and args.output.is_file() and stamp.is_file() and stamp.read_text() == digest:
+        print(f"{args.output.name} is up to date (the single page has not changed)")
+        return 0
     from cnnlab import __version__
     cover = (f"CNN Lab {__version__}: a course kit on convolutional neural networks. Text and figures "
              "CC BY 4.0, code MIT (see LICENSE-BOOK.md and LICENSE). Printed "
              f"{time.strftime('%Y-%m-%d')} from the website's single-page build.")
     start = time.perf_counter()
     info = print_pdf(args.source, args.output, cover)
+    stamp.write_text(digest)
     size = args.output.stat().st_size / 1e6
     print(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output} "
           f"({size:.1f} MB, {info['mathRendered']} formulas) in {time.perf_counter() - start:.1f} s")
