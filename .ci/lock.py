@@ -4,8 +4,9 @@
 ``make lock`` runs ``python .ci/lock.py``:
 
 1. pip-compile resolves the dependencies and every extra of ``pyproject.toml``
-   (and of ``autograder/pyproject.toml`` when the TA tool has its own), plus
-   the pins of ``requirements.in`` (PyTorch's CPU build), into
+   (and of ``autograder/pyproject.toml`` when the TA tool has its own; the
+   repository's own packages, which no index has, left out), plus the pins
+   of ``requirements.in`` (PyTorch's CPU build), into
    ``requirements.lock``: every package of the environment with its exact
    version. It uses pip's own configuration (indexes, find-links), so it locks
    what ``pip install`` would install; pins that still satisfy the
@@ -26,9 +27,12 @@ from the lock.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -172,15 +176,26 @@ def prune() -> None:
 
 
 def compile_lock(upgrade: bool) -> None:
+    """pip-compile the direct requirements of every project file (the repository's own
+    packages left out: they are not on any index, and `make setup` installs them from
+    here) and requirements.in, in a scratch folder, into requirements.lock."""
     pip_compile = Path(sys.executable).with_name("pip-compile")
-    cmd = [str(pip_compile), "--quiet", "--all-extras", "--strip-extras", "--allow-unsafe",
-           "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
-           "--output-file", LOCK.name]
-    if upgrade:
-        cmd.append("--upgrade")
-    cmd += [p.relative_to(ROOT).as_posix() for p in project_files()] + [PINS.name]
-    print("+", " ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        lines = ["# The dependencies and every extra of "
+                 + " and ".join(p.relative_to(ROOT).as_posix() for p in project_files())]
+        for group, reqs in direct_requirements().items():
+            lines += [f"# {group}", *reqs]
+        (work / "pyproject-dependencies.in").write_text("\n".join(lines) + "\n")
+        shutil.copy(PINS, work / PINS.name)
+        if LOCK.is_file() and not upgrade:
+            shutil.copy(LOCK, work / LOCK.name)           # pins that still fit are kept
+        cmd = [str(pip_compile), "--quiet", "--strip-extras", "--allow-unsafe",
+               "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
+               "--output-file", LOCK.name, "pyproject-dependencies.in", PINS.name]
+        print("+", " ".join(cmd[1:]), flush=True)
+        subprocess.run(cmd, cwd=work, check=True, env={**os.environ, "CUSTOM_COMPILE_COMMAND": "make lock"})
+        shutil.copy(work / LOCK.name, LOCK)
 
 
 def main(argv=None) -> int:
