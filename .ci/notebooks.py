@@ -103,22 +103,8 @@ def assignment_notebook(path: Path) -> str:
 
 
 def chapter_sources() -> list[Path]:
-    """The chapters of the table of contents that are notebooks (have code cells)."""
-    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
-    found = []
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                md = (BOOK / entry["file"]).with_suffix(".md")
-                if md.is_file() and "```{code-cell}" in md.read_text():
-                    found.append(md)
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-    walk(toc.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    return found
+    """The chapters (``book/chapters/*.md``) that are notebooks: they have code cells."""
+    return [md for md in sorted((BOOK / "chapters").glob("*.md")) if "```{code-cell}" in md.read_text()]
 
 
 def targets() -> dict[Path, str]:
