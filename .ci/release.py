@@ -66,7 +66,9 @@ CNN Lab {version}: assignment {ps}
 
        nbgrader validate {ps}.ipynb
 
-On Colab: upload {ps}.ipynb; its first cell installs the package.
+On Colab: upload {ps}.ipynb and run this in a new cell at the top:
+
+    %pip install "{requirement}"
 
 Text: CC BY 4.0; code: MIT ({url}).
 """
@@ -145,7 +147,8 @@ def package(dist: Path) -> list[Path]:
     for folder in sorted(p for p in (ROOT / "assignments").iterdir() if p.is_dir()):
         ps = folder.name
         readme = STUDENT_README.format(version=version, ps=ps, rule="=" * (len(version) + len(ps) + 21),
-                                       wheel=wheel.name, install_line=notebooks.install_line(), url=url)
+                                       wheel=wheel.name, install_line=notebooks.install_line(), url=url,
+                                       requirement=notebooks.requirement())
         target = dist / f"cnnlab-{ps}-{version}.zip"
         _zip_dir(folder, target, f"cnnlab-{ps}-{version}",
                  {"README.txt": readme.encode(), wheel.name: wheel})
