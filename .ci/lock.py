@@ -153,8 +153,10 @@ def environment_yml() -> str:
 
 def installed() -> dict[str, str]:
     """{canonical name: version} of every distribution of the running environment."""
+    import site
     from importlib import metadata
-    return {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    # site-packages only: setuptools, once imported, puts its vendored packages on sys.path
+    return {canonical(d.metadata["Name"]): d.version for d in metadata.distributions(path=site.getsitepackages())}
 
 
 def differences(pins: dict[str, str], have: dict[str, str]) -> dict[str, list[str]]:

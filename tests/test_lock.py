@@ -9,6 +9,7 @@ as it is now, and that environment.yml pins the same versions.
 from __future__ import annotations
 
 import re
+import site
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -52,7 +53,10 @@ def direct_requirements() -> list[Requirement]:
 
 def test_the_environment_is_exactly_the_lock():
     pins = locked()
-    have = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    # only what is installed in the environment's site-packages: once setuptools is imported,
+    # its vendored packages (setuptools/_vendor/*.dist-info) are on sys.path as well
+    have = {canonical(d.metadata["Name"]): d.version
+            for d in metadata.distributions(path=site.getsitepackages())}
     missing = sorted(f"{n}=={v}" for n, v in pins.items() if n not in have)
     other = sorted(f"{n} {have[n]} (locked {v})" for n, v in pins.items() if n in have and have[n] != v)
     extra = sorted(f"{n} {v}" for n, v in have.items() if n not in pins and n not in LOCAL)
