@@ -135,7 +135,7 @@ def test_chapters_use_only_colour_blind_safe_colours():
     matplotlib's tab10 cycle, and each sets the safe defaults first (viz.use_style)."""
     from pathlib import Path
     import re
-    chapters = sorted((Path(__file__).resolve().parents[1] / "book" / "chapters").glob("*.md"))
+    chapters = sorted((Path(__file__).resolve().parents[2] / "book" / "chapters").glob("*.md"))
     assert chapters
     problems = []
     for path in chapters:
