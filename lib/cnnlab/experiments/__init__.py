@@ -13,7 +13,8 @@ place for each result.
   architecture of the lectures trained on the same data with the same budget;
 * :mod:`~cnnlab.experiments.transfer` -- :func:`transfer`,
   :func:`transfer_curves`, :func:`freeze_stages`: the shipped
-  ``resnet20-letters`` weights reused on handwritten digits;
+  ``resnet20-letters`` weights reused on handwritten digits, and
+  :func:`transfer_glyphs`, the same on 300 glyph digits (problem set 4);
 * :mod:`~cnnlab.experiments.seeing` -- what a trained network looks at:
   :func:`occlusion`, :func:`grad_cam`, :func:`guided_backprop`,
   :func:`saliency`, :func:`maximise`, :func:`deep_dream`, :func:`features`,
@@ -29,7 +30,9 @@ from . import seeing
 from .augmentation import augmentation_effect, augmentations
 from .compare import ARCHITECTURES, side_by_side
 from .deeper import batch_norm_effect, degradation
-from .transfer import STAGES, TRANSFER_METHODS, freeze_stages, transfer, transfer_curves
+from .transfer import (GLYPH_VARIANTS, STAGES, TRANSFER_METHODS, freeze_stages, transfer, transfer_curves,
+                       transfer_glyphs)
 
-__all__ = ["degradation", "batch_norm_effect", "augmentation_effect", "augmentations", "seeing", "side_by_side", "ARCHITECTURES", "transfer", "transfer_curves", "freeze_stages",
+__all__ = ["degradation", "batch_norm_effect", "augmentation_effect", "augmentations", "seeing", "side_by_side",
+           "ARCHITECTURES", "transfer", "transfer_curves", "freeze_stages", "transfer_glyphs", "GLYPH_VARIANTS",
            "STAGES", "TRANSFER_METHODS"]

@@ -64,9 +64,12 @@ def batch_norm_effect(n: int = 2000, epochs: int = 3, width: int = 8, lr: float 
     test_set = data.glyphs("test", n=check_int(test_n, "test_n", minimum=1), kind="digits", size=size, seed=seed)
     out = {}
     for bn in (False, True):
-        run = train_and_test(lambda: models.vgg_cifar(10, 1, width=width, cfg="D", batch_norm=bn, input_size=size),
-                             train_set, test_set, epochs=epochs, lr=lr, optimizer="sgd", batch_size=batch_size,
-                             seed=seed, steps=True)
-        out[bn] = dict(params=run["params"], macs=run["macs"], step_loss=run["step_loss"], smooth_loss=smooth(run["step_loss"], window),
-                       step_accuracy=run["step_accuracy"], accuracy=run["accuracy"], seconds=run["seconds"])
+        def build(bn=bn):
+            return models.vgg_cifar(10, 1, width=width, cfg="D", batch_norm=bn, input_size=size)
+
+        run = train_and_test(build, train_set, test_set, epochs=epochs, lr=lr, optimizer="sgd",
+                             batch_size=batch_size, seed=seed, steps=True)
+        out[bn] = dict(params=run["params"], macs=run["macs"], step_loss=run["step_loss"],
+                       smooth_loss=smooth(run["step_loss"], window), step_accuracy=run["step_accuracy"],
+                       accuracy=run["accuracy"], seconds=run["seconds"])
     return out

@@ -1,6 +1,7 @@
 """Transfer learning (chapter "Transfer learning"): the shipped ``resnet20-letters`` weights
 reused on scikit-learn's handwritten digits with a few labels per class -- feature extraction
-(frozen body, new head), fine-tuning, freezing the first ``k`` stages, or training from scratch.
+(frozen body, new head), fine-tuning, freezing the first ``k`` stages, or training from scratch;
+and :func:`transfer_glyphs`, the setting of problem set 4 (300 glyph digits, 4 epochs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from torch import nn
 
 from ..shapes import check_int
 
-__all__ = ["transfer", "transfer_curves", "freeze_stages", "STAGES", "TRANSFER_METHODS"]
+__all__ = ["transfer", "transfer_curves", "freeze_stages", "transfer_glyphs", "STAGES", "TRANSFER_METHODS",
+           "GLYPH_VARIANTS"]
 
 #: the stages of a :class:`~cnnlab.models.CifarResNet`, input first
 STAGES = (("conv1", "bn1"), ("layer1",), ("layer2",), ("layer3",))
@@ -94,3 +96,43 @@ def transfer_curves(labels_per_class: Sequence[int] = (5, 20, 50), methods: Sequ
             rows.append(dict(labels_per_class=k, method=method, frozen=TRANSFER_METHODS[method], accuracy=acc,
                              seconds=time.perf_counter() - t0))
     return rows
+
+
+#: the variants of :func:`transfer_glyphs` shown in the book: name -> (trainable modules or None for
+#: all, start from the pretrained weights)
+GLYPH_VARIANTS = {"fc only": (("fc",), True), "layer3 + fc": (("layer3", "fc"), True),
+                  "everything": (None, True), "from scratch": (None, False)}
+
+
+def transfer_glyphs(trainable: Sequence[str] | None = ("layer3", "fc"), pretrained: bool = True, n: int = 300,
+                    epochs: int = 4, lr: float = 3e-3, batch_size: int = 32, test_n: int = 500, seed: int = 0,
+                    weights: str = "resnet20-letters") -> float:
+    """The setting of problem set 4: test accuracy on ``test_n`` glyph digits after training the shipped
+    letter network (``pretrained``; else the same architecture from random weights) for ``epochs``
+    epochs of Adam on ``n`` glyph digits (28×28), with only the parameters of the modules named in
+    ``trainable`` (None: all) left trainable, as ps4's ``freeze`` does (``requires_grad`` only: the
+    batch-norm layers of frozen modules still update their running statistics in training mode).
+    """
+    from .. import data, models, train
+    from ..models.pretrained import build
+
+    n = check_int(n, "n", minimum=10)
+    info = models.pretrained_info(weights)
+    size = info["input_size"][-1]
+    train_set = data.glyphs("train", n=n, kind="digits", size=size, seed=seed)
+    test_set = data.glyphs("test", n=check_int(test_n, "test_n", minimum=1), kind="digits", size=size, seed=seed)
+    train.seed_everything(seed)
+    if pretrained:
+        model = models.pretrained(weights, num_classes=10)
+    else:
+        model = build(info["architecture"], {**info["arch_kwargs"], "num_classes": 10})
+    if trainable is not None:
+        names = tuple(trainable)
+        for name, p in model.named_parameters():
+            p.requires_grad_(any(name == m or name.startswith(m + ".") for m in names))
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(f"no parameter of the model belongs to the modules {names}; use names such as "
+                             "'layer3' or 'fc'")
+    train.fit(model, train_set, None, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=lr, seed=seed,
+              device="cpu", progress=False)
+    return train.evaluate(model, test_set, device="cpu")["accuracy"]
