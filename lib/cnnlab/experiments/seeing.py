@@ -85,7 +85,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: nn.Module) -
     saved = {}
     hook = layer.register_forward_hook(lambda m, i, o: saved.__setitem__("a", o))
     try:
-        xb = _image(x)[None]
+        xb = _image(x)[None].requires_grad_(True)        # a graph even when the weights are frozen
         score = _score(model, xb, target).sum()
     finally:
         hook.remove()
