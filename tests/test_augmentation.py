@@ -6,6 +6,8 @@ import torch
 from cnnlab import data, models, train
 from cnnlab.data import transforms as T
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
 
 def test_vertical_flip_and_identity_affine():
     x = torch.arange(12.0).reshape(1, 3, 4)

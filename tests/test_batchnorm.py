@@ -18,12 +18,7 @@ from cnnlab.gpu import nn as gnn
 from strategies import DTYPES, assert_close
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @st.composite

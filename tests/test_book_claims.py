@@ -7,18 +7,12 @@ images, not the exact numbers.
 """
 
 import pytest
-import torch
 
 from cnnlab import experiments
 from cnnlab.experiments import seeing
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_batch_norm_speeds_up_training_of_the_same_network():

@@ -178,20 +178,23 @@ def adaptive_windows(n_in: int, n_out: int) -> list[tuple[int, int]]:
 # local response normalisation
 # --------------------------------------------------------------------------
 
+def _finite(value, name: str) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return f
+
+
 def lrn_arguments(x_shape, size, alpha, beta, k) -> tuple[int, float, float, float]:
     if len(x_shape) < 3:
         raise ShapeError(f"x must have at least 3 dimensions (N, C, ...), got shape {fmt_shape(x_shape)}")
     size = shapes.check_int(size, "size", minimum=1)
-    out = []
-    for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number, got {v!r} ({type(v).__name__})") from None
-        if not math.isfinite(f):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
-        out.append(f)
-    return size, out[0], out[1], out[2]
+    return size, _finite(alpha, "alpha"), _finite(beta, "beta"), _finite(k, "k")
 
 
 def fold_arguments(cols_shape, output_size, kernel_size):
@@ -227,18 +230,6 @@ class BatchNormArgs:
     training: bool
     momentum: float
     eps: float
-
-
-def _finite(value, name: str) -> float:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})") from None
-    if not math.isfinite(f):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return f
 
 
 def batch_norm_arguments(x_shape, running_mean, running_var, weight, bias, training, momentum,

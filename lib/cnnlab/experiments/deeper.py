@@ -8,7 +8,7 @@ import time
 from typing import Sequence
 
 from ..shapes import check_int
-from ._common import smooth, train_and_test
+from ._common import fast_layout, smooth, train_and_test
 
 __all__ = ["degradation", "batch_norm_effect"]
 
@@ -37,7 +37,7 @@ def degradation(depths: Sequence[int] = (20, 56), n: int = 2000, epochs: int = 4
     for kind, builder in (("plain", models.plain_cifar), ("residual", models.resnet_cifar)):
         for depth in depths:
             train.seed_everything(seed)
-            model = builder(depth, num_classes=10, in_channels=1, width=width)
+            model = fast_layout(builder(depth, num_classes=10, in_channels=1, width=width))
             t0 = time.perf_counter()
             history = train.fit(model, data_set, None, epochs=epochs, batch_size=batch_size, optimizer="sgd",
                                 lr=lr, momentum=0.9, seed=seed, device="cpu", progress=progress)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..shapes import check_int
+from ._common import fast_layout
 
 __all__ = ["transfer", "transfer_curves", "freeze_stages", "transfer_glyphs", "STAGES", "TRANSFER_METHODS",
            "GLYPH_VARIANTS"]
@@ -74,7 +75,7 @@ def transfer(labels_per_class: int, frozen: int | None, steps: int = 150, batch_
         model = freeze_stages(models.pretrained(weights, num_classes=10), frozen)
     batch = min(batch_size, len(train_set))
     epochs = max(1, math.ceil(steps / math.ceil(len(train_set) / batch)))
-    train.fit(model, train_set, None, epochs=epochs, batch_size=batch, optimizer="adam", lr=lr, seed=seed,
+    train.fit(fast_layout(model), train_set, None, epochs=epochs, batch_size=batch, optimizer="adam", lr=lr, seed=seed,
               device="cpu", progress=False)
     return train.evaluate(model, test_set, device="cpu")["accuracy"]
 
@@ -133,6 +134,6 @@ def transfer_glyphs(trainable: Sequence[str] | None = ("layer3", "fc"), pretrain
         if not any(p.requires_grad for p in model.parameters()):
             raise ValueError(f"no parameter of the model belongs to the modules {names}; use names such as "
                              "'layer3' or 'fc'")
-    train.fit(model, train_set, None, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=lr, seed=seed,
-              device="cpu", progress=False)
+    train.fit(fast_layout(model), train_set, None, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=lr,
+              seed=seed, device="cpu", progress=False)
     return train.evaluate(model, test_set, device="cpu")["accuracy"]
