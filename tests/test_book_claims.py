@@ -62,9 +62,10 @@ def test_grad_cam_and_occlusion_weigh_the_known_object_over_the_background():
 def test_problem_set_4_statements_hold():
     """ps4's model answer: a linear head on the frozen letter features reaches about 70 % after
     4 epochs; fine-tuning layer3 and fc reaches the problem set's 85 %; training everything does
-    not collapse on 300 images; from scratch the network learns little in 4 epochs."""
+    about as well on 300 images; from scratch the network gets less than half right in 4 epochs."""
     acc = {name: experiments.transfer_glyphs(trainable, pretrained=pre)
            for name, (trainable, pre) in experiments.GLYPH_VARIANTS.items()}
     assert 0.6 < acc["fc only"] < 0.8, acc
     assert acc["layer3 + fc"] >= 0.85, acc
     assert acc["everything"] > acc["fc only"] + 0.1 > acc["from scratch"] + 0.1, acc
+    assert abs(acc["everything"] - acc["layer3 + fc"]) < 0.1 and acc["from scratch"] < 0.5, acc
