@@ -10,7 +10,6 @@ import math
 import time
 from typing import Sequence
 
-import torch
 from torch import nn
 
 from ..shapes import check_int
