@@ -9,6 +9,15 @@ leaving 127.0.0.1 (such requests are blocked and reported), every image loaded,
 the math typeset by MathJax (no raw ``\\(`` left), every internal link pointing
 to an existing page and anchor.  A full-page screenshot of each page is saved
 under ``book/_build/screenshots/`` for a person to look at.
+
+Accessibility: axe-core (the copy inside ``axe-playwright-python``, injected
+into the page, so nothing comes from outside) finds no serious or critical
+violation on any page; every image has alt text that says what it shows; the
+keyboard alone (Tab, and Enter on a menu button) reaches every link and button.
+
+The site offers the whole book as a PDF (``make pdf``: the single-page build
+printed by the same Chromium); the PDF holds every chapter, its figures and
+its math typeset.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ BUILD = BOOK / "_build"
 HTML = BUILD / "html"
 SHOTS = BUILD / "screenshots"
 STAMP = BUILD / ".site-built"          # written after a successful build by this test
+PDF = HTML / "cnnlab-book.pdf"          # `make pdf`; the footer of every page links it
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -82,12 +92,18 @@ def build_book() -> None:
     if proc.returncode != 0:
         pytest.fail(f"the book does not build (exit {proc.returncode}):\n"
                     f"{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}", pytrace=False)
+    # The PDF the site links to, as `make book` makes it (reusing the execution cache).
+    proc = subprocess.run(["make", "--no-print-directory", "pdf"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"`make pdf` failed (exit {proc.returncode}):\n"
+                    f"{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}", pytrace=False)
     STAMP.touch()
 
 
 @pytest.fixture(scope="session")
 def site_dir() -> Path:
-    if not (HTML / "index.html").is_file() or not STAMP.is_file() \
+    if not (HTML / "index.html").is_file() or not PDF.is_file() or not STAMP.is_file() \
             or STAMP.stat().st_mtime < _newest_source_mtime():
         build_book()
     return HTML
@@ -160,15 +176,73 @@ async () => {
   clone.querySelectorAll("pre, code, script, style, mjx-container, .highlight").forEach(e => e.remove());
   return {
     images: Array.from(document.images).map(i => ({src: i.currentSrc || i.src,
-        complete: i.complete, width: i.naturalWidth})),
+        complete: i.complete, width: i.naturalWidth, alt: i.getAttribute("alt")})),
     mathSource: document.querySelectorAll(".math").length,
     mathRendered: document.querySelectorAll("mjx-container").length,
     mathErrors: Array.from(document.querySelectorAll("mjx-merror")).map(e => e.textContent),
     text: clone.innerText,
     links: Array.from(document.querySelectorAll("a[href]")).map(a => a.href),
+    footer: (document.querySelector(".extra_footer") || {innerText: ""}).innerText,
+    footerLinks: Array.from(document.querySelectorAll(".extra_footer a[href]")).map(a => a.href),
   };
 }
 """
+
+# Keyboard: number every link and button a reader can see (and what else takes focus),
+# then record which of them receive focus while Tab is pressed.
+_KEYBOARD_SETUP = """
+(scope) => {
+  const sel = 'a[href], button, summary, input, select, textarea, [tabindex]:not([tabindex="-1"])';
+  const root = scope ? document.querySelector(scope) : document;
+  const shown = el => el.checkVisibility({checkVisibilityCSS: true}) && el.getClientRects().length > 0
+      && !el.closest('[inert], [aria-hidden="true"]') && !el.disabled;
+  const els = Array.from(root.querySelectorAll(sel)).filter(shown);
+  window.__kbd = {reached: new Set(), els};
+  if (!window.__kbdListening) {
+    document.addEventListener("focusin", e => window.__kbd.reached.add(e.target), true);
+    window.__kbdListening = true;
+  }
+  return els.length;
+}
+"""
+_KEYBOARD_MISSED = """
+() => window.__kbd.els.filter(el => !window.__kbd.reached.has(el))
+        .map(el => el.outerHTML.slice(0, 160))
+"""
+
+
+def keyboard_check(page) -> list[str]:
+    """Links and buttons the keyboard does not reach: Tab through the page, then open
+    each menu button with Enter and Tab through its items."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    n = page.evaluate(_KEYBOARD_SETUP, None)
+    for _ in range(n + 3):
+        page.keyboard.press("Tab")
+    missed = page.evaluate(_KEYBOARD_MISSED)
+    toggles = page.locator(".dropdown-toggle")
+    for i in range(toggles.count()):
+        toggle = toggles.nth(i)
+        if not toggle.is_visible():
+            continue
+        toggle.focus()
+        page.keyboard.press("Enter")
+        menu_id = f"kbd-menu-{i}"
+        page.evaluate("([t, id]) => t.parentElement.querySelector('.dropdown-menu').id = id",
+                      [toggle.element_handle(), menu_id])
+        m = page.evaluate(_KEYBOARD_SETUP, f"#{menu_id}")
+        if m == 0:
+            missed.append(f"the menu of {toggle.get_attribute('aria-label')!r} does not open with Enter")
+        for _ in range(m):
+            page.keyboard.press("Tab")
+        missed += page.evaluate(_KEYBOARD_MISSED)
+        page.keyboard.press("Escape")
+    return missed
+
+
+def axe_check(page) -> list[dict]:
+    """axe-core's violations on the page (the copy of axe-core inside axe-playwright-python)."""
+    from axe_playwright_python.sync_playwright import Axe
+    return Axe().run(page).response["violations"]
 
 
 def visit(browser, base_url: str, page_name: str) -> dict:
@@ -200,9 +274,11 @@ def visit(browser, base_url: str, page_name: str) -> dict:
         page.wait_for_load_state("networkidle")
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / (page_name.replace("/", "__") + ".png")), full_page=True)
+        info["problems"] = list(problems)     # what loading the page did (axe fetches more itself)
+        info["axe"] = axe_check(page)
+        info["keyboard_missed"] = keyboard_check(page)
     finally:
         context.close()
-    info["problems"] = problems
     return info
 
 
@@ -234,6 +310,53 @@ def test_every_image_loaded(visited, page_name):
     if page_name.startswith("chapters/"):
         figures = [i for i in info["images"] if "/_images/" in i["src"]]
         assert len(figures) >= 2, f"a chapter shows its figures, this one shows {len(figures)}"
+
+
+SERIOUS = ("serious", "critical")
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_axe_finds_no_serious_accessibility_violation(visited, page_name):
+    violations = [v for v in visited(page_name)["axe"] if v["impact"] in SERIOUS]
+    assert not violations, "\n".join(
+        f"[{v['impact']}] {v['id']}: {v['help']}: " + "; ".join(n["html"][:120] for n in v["nodes"][:3])
+        for v in violations)
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_every_image_has_alt_text_that_says_what_it_shows(visited, page_name):
+    missing = [i["src"] for i in visited(page_name)["images"]
+               if not (i["alt"] or "").strip() or i["alt"].strip() == i["src"]
+               or re.search(r"\.(png|jpe?g|svg|gif)$", i["alt"].strip())]
+    assert not missing, f"images without alt text: {missing}"
+    for img in visited(page_name)["images"]:
+        if "/_images/" in img["src"]:             # a figure of the chapter: a sentence, not a label
+            assert len(img["alt"].split()) >= 8, f"alt text too short to describe a figure: {img['alt']!r}"
+
+
+def test_no_two_figures_share_their_alt_text(visited):
+    seen: dict[str, str] = {}
+    for page_name in PAGES:
+        for img in visited(page_name)["images"]:
+            if "/_images/" in img["src"]:
+                assert img["alt"] not in seen or seen[img["alt"]] == img["src"], \
+                    f"{page_name}: same alt text as a figure of {seen[img['alt']]}: {img['alt']!r}"
+                seen.setdefault(img["alt"], img["src"])
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_the_keyboard_reaches_every_link_and_button(visited, page_name):
+    missed = visited(page_name)["keyboard_missed"]
+    assert not missed, "not reached with Tab:\n" + "\n".join(missed)
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_footer_shows_version_licences_and_the_pdf(visited, base_url, page_name):
+    from cnnlab import __version__
+    info = visited(page_name)
+    assert f"CNN Lab {__version__}" in info["footer"]
+    assert "CC BY 4.0" in info["footer"] and "MIT" in info["footer"]
+    assert base_url + "cnnlab-book.pdf" in info["footerLinks"]
 
 
 @pytest.mark.parametrize("page_name", PAGES)
@@ -310,6 +433,42 @@ def test_chapter_offers_its_executed_notebook_and_launch_buttons(site_dir, page_
         links = re.findall(rf'href="({re.escape(host)}[^"]*)"', html)
         assert links, f"no {key} launch button"
         assert any(stem in unquote(link) and repo.split("/")[-1] in unquote(link) for link in links), links
+    # Colab opens an .ipynb of the repository (never the .md), which installs cnnlab first
+    colab = re.findall(rf'href="({re.escape(buttons["colab_url"].rstrip("/"))}[^"]*)"', html)
+    path = f"book/{page_name}.ipynb"
+    assert colab == [f"{buttons['colab_url'].rstrip('/')}/github/{repo}/blob/"
+                     f"{config['repository']['branch']}/{path}"], colab
+    first = nbformat.read(ROOT / path, as_version=4).cells[0]
+    assert first.cell_type == "code" and f"git+{config['repository']['url']}" in first.source
+
+
+def test_pdf_of_the_whole_book(site_dir):
+    """Every chapter's title, its figures and typeset math (no TeX source left)."""
+    from pypdf import PdfReader
+    reader = PdfReader(PDF)
+    text = "\n".join(page.extract_text() or "" for page in reader.pages)
+    flat = re.sub(r"\s+", " ", text)
+    titles = []
+    for name in PAGES[:-len(GENERATED_PAGES)]:
+        heading = next(line for line in (BOOK / f"{name}.md").read_text().splitlines() if line.startswith("# "))
+        titles.append(heading[2:].strip())
+    missing = [t for t in titles if re.sub(r"\s+", " ", t) not in flat]
+    assert not missing, f"chapter titles missing from the PDF: {missing}"
+    figures = sum(len(re.findall(r'<img[^>]+src="[^"]*_images/', (site_dir / f"{c}.html").read_text()))
+                  for c in CHAPTERS)
+    images = sum(len(page.images) for page in reader.pages)
+    assert images >= figures, f"the PDF holds {images} images, the chapters show {figures} figures"
+    raw = re.findall(r"\\\(|\\\[|\$\$|\\frac|\\sum", text)
+    assert not raw, f"untypeset TeX in the PDF: {raw[:5]}"
+    # MathJax draws formulas with its own web fonts, which Chromium embeds as Type 3 fonts
+    # (the text is in TrueType fonts): no Type 3 font, no typeset math.
+    type3 = {str(f.get_object().get("/Name", f)) for page in reader.pages
+             for f in (page.get("/Resources", {}).get_object().get("/Font", {}) or {}).get_object().values()
+             if f.get_object().get("/Subtype") == "/Type3"}
+    assert type3, "no formula was typeset in the PDF (MathJax's fonts are missing)"
+    assert len(reader.pages) >= 2 * len(CHAPTERS)
+    from cnnlab import __version__
+    assert f"CNN Lab {__version__}" in flat
 
 
 @pytest.mark.parametrize("page_name", CHAPTERS)

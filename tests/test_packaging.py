@@ -1,66 +1,12 @@
-"""The package installs and imports as promised; environment.yml follows pyproject.toml."""
+"""The package installs and imports as promised (the lock and environment.yml: test_lock.py)."""
 
-import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# pip name -> conda name where they differ; extras in brackets are dropped
-CONDA_NAMES = {"torch": "pytorch", "dask[distributed]": ["dask", "distributed"]}
-
-
-def _name(req: str):
-    return re.split(r"[<>=!~ ;]", req.strip(), maxsplit=1)[0].lower()
-
-
-def _pyproject_requirements():
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(data["dependencies"])
-    for extra in data.get("optional-dependencies", {}).values():
-        reqs.extend(extra)
-    return reqs
-
-
-def _conda_names():
-    text = (ROOT / "environment.yml").read_text()
-    names = set()
-    in_deps = False
-    for line in text.splitlines():
-        if line.startswith("dependencies:"):
-            in_deps = True
-            continue
-        if in_deps and re.match(r"^\s+- [A-Za-z]", line):
-            item = line.split("- ", 1)[1].strip()
-            if item.endswith(":") or item.startswith("-e"):
-                continue
-            names.add(_name(item))
-    return names
-
-
-def test_environment_yml_lists_every_pyproject_dependency():
-    conda = _conda_names()
-    missing = []
-    for req in _pyproject_requirements():
-        name = _name(req)
-        mapped = CONDA_NAMES.get(name, CONDA_NAMES.get(req.split(">")[0].split("<")[0], name))
-        for m in mapped if isinstance(mapped, list) else [mapped]:
-            if m not in conda:
-                missing.append(f"{req} (conda name {m})")
-    assert not missing, f"environment.yml lacks: {missing}"
-
-
-def test_environment_yml_has_nothing_pyproject_lacks():
-    expected = {"python", "pip"}
-    for req in _pyproject_requirements():
-        name = _name(req)
-        mapped = CONDA_NAMES.get(name, CONDA_NAMES.get(req.split(">")[0].split("<")[0], name))
-        expected.update(mapped if isinstance(mapped, list) else [mapped])
-    extra = _conda_names() - expected
-    assert not extra, f"environment.yml lists packages pyproject.toml does not: {sorted(extra)}"
 
 
 def _run(code: str) -> str:

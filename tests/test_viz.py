@@ -75,3 +75,76 @@ def test_show_images_checks_its_arguments():
         viz.show_images([np.ones((2, 2, 2, 2))])
     with pytest.raises(ValueError, match="empty"):
         viz.show_images([])
+
+
+# --------------------------------------------------------------------------- colour-blind-safe colours
+
+def _srgb_to_linear(c):
+    c = np.asarray(c, float)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _simulate(rgb, kind):
+    """Colour as seen with a dichromacy (Machado et al. 2009, severity 1)."""
+    m = {"protan": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+         "deutan": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+         "tritan": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]]}
+    return np.clip(np.asarray(m[kind]) @ _srgb_to_linear(rgb), 0, 1)
+
+
+def test_line_colours_stay_distinct_for_colour_blind_readers():
+    """Every pair of the first six line colours differs clearly under each dichromacy,
+    where matplotlib's former default (tab10) confuses some pairs."""
+    from matplotlib.colors import to_rgb
+
+    def min_distance(colours):
+        rgb = [to_rgb(c) for c in colours]
+        return min(np.linalg.norm(_simulate(a, k) - _simulate(b, k))
+                   for k in ("protan", "deutan", "tritan")
+                   for i, a in enumerate(rgb) for b in rgb[i + 1:])
+    ours = min_distance(viz.LINE_COLORS[:6])
+    tab10 = min_distance(plt.get_cmap("tab10").colors[:6])
+    assert ours > 0.1 and ours > 2 * tab10, (ours, tab10)
+
+
+def test_use_style_sets_the_safe_defaults():
+    import matplotlib as mpl
+    with mpl.rc_context():
+        viz.use_style({"figure.dpi": 123})
+        assert mpl.rcParams["axes.prop_cycle"].by_key()["color"] == viz.LINE_COLORS
+        assert mpl.rcParams["image.cmap"] == viz.SEQUENTIAL == "viridis"
+        assert mpl.rcParams["figure.dpi"] == 123
+        line, = plt.plot([0, 1])
+        assert line.get_color() == viz.color("blue")
+    assert viz.colors(10)[8] == viz.LINE_COLORS[0]
+    assert viz.color("vermillion") == "#D55E00"
+    with pytest.raises(ValueError, match="color name must be one of .*'vermillion'.*got 'red'"):
+        viz.color("red")
+
+
+def test_outlines_and_signed_maps_use_the_safe_palette():
+    ax = viz.show_matrix(np.ones((2, 2)), windows=[(0, 0, 1, 1)])
+    rect = [p for p in ax.patches if type(p).__name__ == "Rectangle"][0]
+    assert tuple(rect.get_edgecolor()[:3]) == pytest.approx(matplotlib.colors.to_rgb(viz.color("vermillion")))
+    fig, axes = viz.show_images([np.array([[-1.0, 1.0]])], signed=True)
+    assert axes[0].images[0].get_cmap().name == viz.SIGNED
+
+
+def test_chapters_use_only_colour_blind_safe_colours():
+    """Maps named in the chapters are in viz.SAFE_COLORMAPS; no chapter names a colour of
+    matplotlib's tab10 cycle, and each sets the safe defaults first (viz.use_style)."""
+    from pathlib import Path
+    import re
+    chapters = sorted((Path(__file__).resolve().parents[1] / "book" / "chapters").glob("*.md"))
+    assert chapters
+    problems = []
+    for path in chapters:
+        text = path.read_text()
+        for cmap in re.findall(r"cmap\s*=\s*[\"']([\w.]+)[\"']", text):
+            if cmap not in viz.SAFE_COLORMAPS:
+                problems.append(f"{path.name}: cmap {cmap!r}")
+        for colour in re.findall(r"[\"'](tab:\w+|C\d)[\"']|(cm\.tab\w+)", text):
+            problems.append(f"{path.name}: colour {colour}")
+        if "```{code-cell}" in text and "viz.use_style(" not in text:
+            problems.append(f"{path.name}: does not call viz.use_style()")
+    assert not problems, "\n".join(problems)

@@ -23,7 +23,7 @@ import importlib as _importlib
 from ._errors import ShapeError
 from .shapes import conv_output_size, conv_params, linear_params, pool_output_size, receptive_field
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ShapeError",

@@ -4,7 +4,13 @@
   written in its cell (worked examples: the 6x6 edge image, a 4x4 pooling
   input, an im2col matrix), optionally with windows outlined;
 * :func:`show_images` -- a row (or grid) of images or feature maps with
-  titles; signed feature maps are drawn on a colour scale centred at zero.
+  titles; signed feature maps are drawn on a colour scale centred at zero;
+* colours that stay distinct with every common colour-vision deficiency:
+  :data:`OKABE_ITO` (Okabe and Ito's eight colours) for lines, bars and
+  outlines, :func:`color` / :func:`colors` to pick them, :data:`SEQUENTIAL`
+  (viridis) for maps of one sign, :data:`SIGNED` (ColorBrewer's red-blue) for
+  maps centred at zero, and :func:`use_style`, which makes them matplotlib's
+  defaults (the book's chapters call it first).
 
 matplotlib is imported when a function is called, so ``import cnnlab.viz``
 costs nothing.
@@ -16,7 +22,62 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["show_matrix", "show_images", "outline"]
+__all__ = ["show_matrix", "show_images", "outline", "OKABE_ITO", "LINE_COLORS", "SEQUENTIAL", "SIGNED",
+           "SAFE_COLORMAPS", "color", "colors", "use_style"]
+
+# Okabe & Ito's palette: eight colours told apart with protanopia, deuteranopia
+# and tritanopia alike.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+}
+# The order lines and bars take them in: the strongest contrasts on white first,
+# yellow (faint on white) last.
+LINE_COLORS = [OKABE_ITO[name] for name in
+               ("blue", "vermillion", "bluish green", "orange", "reddish purple", "sky blue", "black", "yellow")]
+SEQUENTIAL = "viridis"      # maps of one sign: perceptually uniform, readable with any colour vision
+SIGNED = "RdBu_r"           # maps centred at zero: ColorBrewer's colour-blind-safe red (+) / blue (-)
+# Colour maps safe for readers with a colour-vision deficiency: the perceptually
+# uniform family of viridis, ColorBrewer's single-hue and red-blue maps, and grey.
+SAFE_COLORMAPS = frozenset({
+    "viridis", "cividis", "magma", "inferno", "plasma",
+    "Blues", "Oranges", "Greys", "Greys_r", "gray", "gray_r", "binary",
+    "RdBu", "RdBu_r", "PuOr", "PuOr_r",
+})
+
+
+def color(name: str) -> str:
+    """The hex code of an Okabe-Ito colour by name, e.g. ``color("vermillion")`` -> ``"#D55E00"``."""
+    try:
+        return OKABE_ITO[name]
+    except KeyError:
+        raise ValueError(f"color name must be one of {sorted(OKABE_ITO)}, got {name!r}") from None
+
+
+def colors(n: int) -> list[str]:
+    """``n`` line colours in :data:`LINE_COLORS` order (repeating after eight)."""
+    if int(n) != n or n < 0:
+        raise ValueError(f"n must be a whole number >= 0, got {n!r}")
+    return [LINE_COLORS[i % len(LINE_COLORS)] for i in range(int(n))]
+
+
+def use_style(rc: dict | None = None) -> None:
+    """Make the colour-blind-safe colours matplotlib's defaults: lines, bars and
+    markers cycle through :data:`LINE_COLORS`, images use :data:`SEQUENTIAL`.
+    ``rc`` adds other settings, e.g. ``use_style({"figure.dpi": 110})``."""
+    import matplotlib as mpl
+    from cycler import cycler
+
+    mpl.rcParams["axes.prop_cycle"] = cycler(color=LINE_COLORS)
+    mpl.rcParams["image.cmap"] = SEQUENTIAL
+    if rc:
+        mpl.rcParams.update(rc)
 
 
 def _as_2d(a, name: str) -> np.ndarray:
@@ -30,7 +91,7 @@ def _as_2d(a, name: str) -> np.ndarray:
     return arr
 
 
-def outline(ax, row: int, col: int, height: int = 1, width: int = 1, *, color="tab:red",
+def outline(ax, row: int, col: int, height: int = 1, width: int = 1, *, color=OKABE_ITO["vermillion"],
             linewidth: float = 3.0, **kwargs):
     """Draw a rectangle around cells ``[row:row+height, col:col+width]`` of a
     matrix drawn by :func:`show_matrix` (or any ``imshow`` with unit cells)."""
@@ -111,9 +172,9 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, *, cmap="
     images : sequence of arrays (H, W) (grey or a feature map) or (H, W, 3) (colour)
     titles : one title per image, or None
     cmap : colour map of grey images (one for all, or one per image)
-    signed : draw a map on a scale symmetric around zero with a diverging colour
-        map (positive red, negative blue), as suits filter responses; one flag
-        for all images or one per image
+    signed : draw a map on a scale symmetric around zero with the diverging colour
+        map :data:`SIGNED` (positive red, negative blue), as suits filter
+        responses; one flag for all images or one per image
     ncols : images per row (default: all in one row)
     size : inches per image
     colorbar : add a colour bar to each grey image
@@ -146,7 +207,7 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, *, cmap="
         elif arr.ndim == 2:
             if flags[k]:
                 m = float(np.abs(arr).max()) or 1.0
-                im = ax.imshow(arr, cmap="RdBu_r", vmin=-m, vmax=m)
+                im = ax.imshow(arr, cmap=SIGNED, vmin=-m, vmax=m)
             else:
                 im = ax.imshow(arr, cmap=cmaps[k])
             if colorbar:
