@@ -267,20 +267,23 @@ def adaptive_windows(n_in: int, n_out: int) -> list[tuple[int, int]]:
 # local response normalisation
 # --------------------------------------------------------------------------
 
+def _finite(value, name: str) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return f
+
+
 def lrn_arguments(x_shape, size, alpha, beta, k) -> tuple[int, float, float, float]:
     if len(x_shape) < 3:
         raise ShapeError(f"x must have at least 3 dimensions (N, C, ...), got shape {fmt_shape(x_shape)}")
     size = check_int(size, "size", minimum=1)
-    out = []
-    for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number, got {v!r} ({type(v).__name__})") from None
-        if not math.isfinite(f):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
-        out.append(f)
-    return size, out[0], out[1], out[2]
+    return size, _finite(alpha, "alpha"), _finite(beta, "beta"), _finite(k, "k")
 
 
 def fold_arguments(cols_shape, output_size, kernel_size):
@@ -392,3 +395,62 @@ def check_classes_channels(num_classes, in_channels) -> tuple[int, int]:
     """Validate the two arguments every model builder takes."""
     return (check_int(num_classes, "num_classes", minimum=1),
             check_int(in_channels, "in_channels", minimum=1))
+
+
+# --------------------------------------------------------------------------
+# batch normalisation
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchNormArgs:
+    """A batch normalisation's arguments, checked: ``count`` values per channel (N * H * W)."""
+    channels: int
+    count: int
+    training: bool
+    momentum: float
+    eps: float
+
+
+def batch_norm_arguments(x_shape, running_mean, running_var, weight, bias, training, momentum,
+                         eps) -> BatchNormArgs:
+    """Validate a batch normalisation's arguments against the shape (N, C, ...) of x.
+
+    ``running_mean``, ``running_var``, ``weight`` and ``bias`` are None or
+    anything with a ``.shape`` (one value per channel). The rules are torch's:
+    both running statistics or neither; evaluation mode needs them; training
+    needs more than one value per channel (a variance of one value is 0);
+    ``eps`` positive. ``momentum`` must lie in [0, 1].
+    """
+    if len(x_shape) < 2:
+        raise ShapeError(f"x must have at least 2 dimensions (N, C) or (N, C, H, W), got shape {fmt_shape(x_shape)}; "
+                         "for a single image add the batch axis: x[None]")
+    C = int(x_shape[1])
+    for name, v in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if v is not None and tuple(v.shape) != (C,):
+            raise ShapeError(f"{name} must have shape ({C},), one value per channel of x {fmt_shape(x_shape)}, "
+                             f"got shape {fmt_shape(v.shape)}")
+    if (running_mean is None) != (running_var is None):
+        given, missing = ("running_mean", "running_var") if running_var is None else ("running_var", "running_mean")
+        raise ValueError(f"{given} is given but {missing} is None; pass both running statistics or neither")
+    if not (isinstance(training, int) or type(training).__name__ == "bool_") or training not in (0, 1):
+        raise TypeError(f"training must be True or False, got {training!r}")
+    training = bool(training)
+    if not training and running_mean is None:
+        raise ValueError("evaluation mode (training=False) normalises with running_mean and running_var, "
+                         "and none were given; pass them, or training=True to use the batch's own statistics")
+    count = 1
+    for s in (x_shape[0], *x_shape[2:]):
+        count *= int(s)
+    if training and count <= 1:
+        raise ValueError(f"training mode needs more than 1 value per channel to compute a variance; x has shape "
+                         f"{fmt_shape(x_shape)} (N * H * W = {count}); use a batch of 2 or more, or evaluation mode")
+    momentum = _finite(momentum, "momentum")
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum must lie between 0 and 1 (the weight of the new batch in the running "
+                         f"statistics), got {momentum!r}; torch's default is 0.1")
+    eps = _finite(eps, "eps")
+    if eps <= 0:
+        raise ValueError(f"eps must be positive (it keeps the division by sqrt(var + eps) finite), got {eps!r}; "
+                         "torch's default is 1e-5")
+    return BatchNormArgs(C, count, training, momentum, eps)

@@ -95,12 +95,79 @@ def _block_variants(ref, stride):
     ]
 
 
+def _block_by_ref(roles, x, training: bool):
+    """The BasicBlock with the modules ``roles`` computed by the course's reference, :mod:`cnnlab.ref`
+    (``conv2d`` and ``batch_norm2d``, numba, float64), in training or evaluation mode. Returns the
+    output and ``{bn role: (running_mean, running_var)}`` after the pass (copies: the modules keep
+    theirs)."""
+    import numpy as np
+    torch, _, _ = _torch()
+    from ... import ref
+
+    def arr(t):
+        return t.detach().cpu().numpy().astype(np.float64)
+
+    stats = {}
+
+    def conv(role, h):
+        m = roles[role]
+        return ref.conv2d(h, arr(m.weight), None, m.stride, m.padding)
+
+    def bn(role, h):
+        m = roles[role]
+        rm, rv = arr(m.running_mean).copy(), arr(m.running_var).copy()
+        y = ref.batch_norm2d(h, rm, rv, arr(m.weight), arr(m.bias), training, m.momentum, m.eps)
+        stats[role] = (rm, rv)
+        return y
+
+    xs = arr(x)
+    h = np.maximum(bn("bn1", conv("conv1", xs)), 0)
+    h = bn("bn2", conv("conv2", h))
+    shortcut = bn("sc_bn", conv("sc_conv", xs)) if "sc_conv" in roles else xs
+    return torch.from_numpy(np.maximum(h + shortcut, 0)), stats
+
+
+def _check_block_against_ref(student, roles, want_roles, x, case, fname):
+    """The student's block (with the reference's weights) against :func:`_block_by_ref`: in evaluation
+    mode, then one forward pass in training mode, and the running statistics it leaves behind."""
+    torch, _, _ = _torch()
+    want, _ = _block_by_ref(want_roles, x, training=False)
+    got = _forward(student, x, fname).double()
+    if not _close(got, want):
+        raise GradingFailure(f"{case}: in evaluation mode the output differs from the course's reference "
+                             "(cnnlab.ref.conv2d and cnnlab.ref.batch_norm2d). Compute "
+                             "relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).", "ref_eval")
+    want, stats = _block_by_ref(want_roles, x, training=True)
+    student.train()
+    try:
+        got = _forward(student, x, fname).double()
+    finally:
+        student.eval()
+    if not _close(got, want):
+        raise GradingFailure(f"{case}: in training mode (model.train()) the output differs from the reference. "
+                             "Batch normalisation then normalises with the mean and variance of the batch; "
+                             "use nn.BatchNorm2d and call each of its layers once per forward pass.", "train_mode")
+    for role, (mean, var) in stats.items():
+        m = roles[role]
+        for what, have, expected in (("mean", m.running_mean, mean), ("variance", m.running_var, var)):
+            if not _close(have.detach().double(), torch.from_numpy(expected)):
+                raise GradingFailure(
+                    f"{case}: after one forward pass in training mode, the running {what} of {role} differs from "
+                    "what batch normalisation keeps: running = (1 - momentum) * running + momentum * batch "
+                    "statistic, with momentum 0.1 and the unbiased variance of the batch (cnnlab.ref.batch_norm2d "
+                    "computes it). Use nn.BatchNorm2d(out_channels) with its default momentum and eps, and call "
+                    "each BatchNorm layer exactly once per forward pass.", "running_stats")
+
+
 @public
 def check_basic_block(cls, configs: Sequence[tuple], seed: int, fname: str | None = None):
     """``cls(in_channels, out_channels, stride)`` is a ResNet BasicBlock: conv3x3
     (with the stride) -> BN -> ReLU -> conv3x3 -> BN, plus the shortcut (the identity,
     or a 1x1 convolution with the stride and BN when the shape changes), then ReLU.
-    ``configs``: (in_channels, out_channels, stride, H, W, batch) tuples."""
+    ``configs``: (in_channels, out_channels, stride, H, W, batch) tuples. With the reference's
+    weights copied in, the block must compute what the reference computes in evaluation mode, and
+    agree with :mod:`cnnlab.ref` (``conv2d``, ``batch_norm2d``) in evaluation mode, in training mode
+    and in the running statistics one training step leaves behind."""
     torch, nn, _ = _torch()
     fname = fname or getattr(cls, "__name__", "BasicBlock")
     for i, (cin, cout, stride, H, W, n) in enumerate(configs):
@@ -138,6 +205,7 @@ def check_basic_block(cls, configs: Sequence[tuple], seed: int, fname: str | Non
             key, text = _match_fingerprint(got, _block_variants(ref, stride), x)
             raise GradingFailure(f"{case}: with the reference's weights copied in, the output differs.\n"
                                  + (text or "Compute relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))."), key)
+        _check_block_against_ref(student, roles, want_roles, x, case, fname)
 
 
 def small_resnet_reference(num_classes=10, in_channels=1):

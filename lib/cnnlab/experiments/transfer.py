@@ -1,21 +1,7 @@
-"""cnnlab.experiments -- the experiments of the book's second part, as functions.
-
-The chapters call them at full (CPU-sized) scale to draw their figures, and
-the tests call them at reduced scale to assert the phenomena they show: one
-place for each result.
-
-* :func:`degradation` -- plain and residual CIFAR-style networks of two
-  depths trained on the same data (He et al., 2016, figure 1 and 6): the
-  deeper *plain* network ends with a higher **training** error, the deeper
-  residual one does not.
-* :func:`transfer` / :func:`transfer_curves` -- the shipped
-  ``resnet20-letters`` weights reused on scikit-learn's handwritten digits
-  with a few labels per class: feature extraction (frozen body, new head),
-  fine-tuning, freezing the first ``k`` stages, or training from scratch.
-
->>> from cnnlab import experiments
->>> runs = experiments.degradation(depths=(20, 56), n=2000, epochs=4)   # doctest: +SKIP
->>> rows = experiments.transfer_curves(labels_per_class=(5, 20, 50))    # doctest: +SKIP
+"""Transfer learning (chapter "Transfer learning"): the shipped ``resnet20-letters`` weights
+reused on scikit-learn's handwritten digits with a few labels per class -- feature extraction
+(frozen body, new head), fine-tuning, freezing the first ``k`` stages, or training from scratch;
+and :func:`transfer_glyphs`, the setting of problem set 4 (300 glyph digits, 4 epochs).
 """
 
 from __future__ import annotations
@@ -24,52 +10,19 @@ import math
 import time
 from typing import Sequence
 
-import torch
 from torch import nn
 
-from ._args import check_int
+from .._args import check_int
+from ._common import fast_layout
 
-__all__ = ["degradation", "transfer", "transfer_curves", "freeze_stages", "STAGES", "TRANSFER_METHODS"]
+__all__ = ["transfer", "transfer_curves", "freeze_stages", "transfer_glyphs", "STAGES", "TRANSFER_METHODS",
+           "GLYPH_VARIANTS"]
 
 #: the stages of a :class:`~cnnlab.models.CifarResNet`, input first
 STAGES = (("conv1", "bn1"), ("layer1",), ("layer2",), ("layer3",))
 
 #: method name -> number of frozen stages (None: no pretrained weights)
 TRANSFER_METHODS = {"scratch": None, "feature extraction": len(STAGES), "fine-tuning": 0}
-
-
-def degradation(depths: Sequence[int] = (20, 56), n: int = 2000, epochs: int = 4, width: int = 4,
-                size: int = 16, lr: float = 0.05, batch_size: int = 64, seed: int = 0,
-                progress: bool = False) -> list[dict]:
-    """Train plain and residual CIFAR-style networks of each depth on glyph digits.
-
-    Every network sees the same ``n`` images of :func:`cnnlab.data.glyphs`
-    (``size`` × ``size``, 10 classes) in the same order, with SGD (momentum
-    0.9, constant ``lr``) for ``epochs`` epochs.
-
-    Returns one dict per network, plain first, in the order of ``depths``:
-    ``{"kind": "plain" | "residual", "depth", "params", "train_error":
-    [error of each epoch], "final_train_error", "seconds"}``. The training
-    error of an epoch is the share of its training batches misclassified
-    while it was trained (as in the paper's thin curves).
-    """
-    from . import data, models, train
-
-    depths = [check_int(d, "depths", minimum=8) for d in depths]
-    n = check_int(n, "n", minimum=10)
-    data_set = data.glyphs("train", n=n, kind="digits", size=size, seed=seed)
-    runs = []
-    for kind, builder in (("plain", models.plain_cifar), ("residual", models.resnet_cifar)):
-        for depth in depths:
-            train.seed_everything(seed)
-            model = builder(depth, num_classes=10, in_channels=1, width=width)
-            t0 = time.perf_counter()
-            history = train.fit(model, data_set, None, epochs=epochs, batch_size=batch_size, optimizer="sgd",
-                                lr=lr, momentum=0.9, seed=seed, device="cpu", progress=progress)
-            errors = [1.0 - a for a in history["train_acc"]]
-            runs.append(dict(kind=kind, depth=depth, params=models.count_parameters(model), train_error=errors,
-                             final_train_error=errors[-1], seconds=time.perf_counter() - t0))
-    return runs
 
 
 def freeze_stages(model: nn.Module, k: int) -> nn.Module:
@@ -105,8 +58,8 @@ def transfer(labels_per_class: int, frozen: int | None, steps: int = 150, batch_
     images (fewer images: more epochs), so all get the same compute. The
     accuracy is measured on the 360 test digits.
     """
-    from . import data, models, train
-    from .models.pretrained import build
+    from .. import data, models, train
+    from ..models.pretrained import build
 
     labels_per_class = check_int(labels_per_class, "labels_per_class", minimum=1)
     steps = check_int(steps, "steps", minimum=1)
@@ -121,7 +74,7 @@ def transfer(labels_per_class: int, frozen: int | None, steps: int = 150, batch_
         model = freeze_stages(models.pretrained(weights, num_classes=10), frozen)
     batch = min(batch_size, len(train_set))
     epochs = max(1, math.ceil(steps / math.ceil(len(train_set) / batch)))
-    train.fit(model, train_set, None, epochs=epochs, batch_size=batch, optimizer="adam", lr=lr, seed=seed,
+    train.fit(fast_layout(model), train_set, None, epochs=epochs, batch_size=batch, optimizer="adam", lr=lr, seed=seed,
               device="cpu", progress=False)
     return train.evaluate(model, test_set, device="cpu")["accuracy"]
 
@@ -143,3 +96,43 @@ def transfer_curves(labels_per_class: Sequence[int] = (5, 20, 50), methods: Sequ
             rows.append(dict(labels_per_class=k, method=method, frozen=TRANSFER_METHODS[method], accuracy=acc,
                              seconds=time.perf_counter() - t0))
     return rows
+
+
+#: the variants of :func:`transfer_glyphs` shown in the book: name -> (trainable modules or None for
+#: all, start from the pretrained weights)
+GLYPH_VARIANTS = {"fc only": (("fc",), True), "layer3 + fc": (("layer3", "fc"), True),
+                  "everything": (None, True), "from scratch": (None, False)}
+
+
+def transfer_glyphs(trainable: Sequence[str] | None = ("layer3", "fc"), pretrained: bool = True, n: int = 300,
+                    epochs: int = 4, lr: float = 3e-3, batch_size: int = 32, test_n: int = 500, seed: int = 0,
+                    weights: str = "resnet20-letters") -> float:
+    """The setting of problem set 4: test accuracy on ``test_n`` glyph digits after training the shipped
+    letter network (``pretrained``; else the same architecture from random weights) for ``epochs``
+    epochs of Adam on ``n`` glyph digits (28×28), with only the parameters of the modules named in
+    ``trainable`` (None: all) left trainable, as ps4's ``freeze`` does (``requires_grad`` only: the
+    batch-norm layers of frozen modules still update their running statistics in training mode).
+    """
+    from .. import data, models, train
+    from ..models.pretrained import build
+
+    n = check_int(n, "n", minimum=10)
+    info = models.pretrained_info(weights)
+    size = info["input_size"][-1]
+    train_set = data.glyphs("train", n=n, kind="digits", size=size, seed=seed)
+    test_set = data.glyphs("test", n=check_int(test_n, "test_n", minimum=1), kind="digits", size=size, seed=seed)
+    train.seed_everything(seed)
+    if pretrained:
+        model = models.pretrained(weights, num_classes=10)
+    else:
+        model = build(info["architecture"], {**info["arch_kwargs"], "num_classes": 10})
+    if trainable is not None:
+        names = tuple(trainable)
+        for name, p in model.named_parameters():
+            p.requires_grad_(any(name == m or name.startswith(m + ".") for m in names))
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(f"no parameter of the model belongs to the modules {names}; use names such as "
+                             "'layer3' or 'fc'")
+    train.fit(fast_layout(model), train_set, None, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=lr,
+              seed=seed, device="cpu", progress=False)
+    return train.evaluate(model, test_set, device="cpu")["accuracy"]
