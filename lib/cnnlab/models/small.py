@@ -36,8 +36,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._args import check_int
-from ._utils import check_classes_channels
+from .._args import check_classes_channels, check_int
 from .alexnet import _lrn, feature_size
 from .densenet import DenseBlock, Transition
 from .googlenet import BasicConv2d, Inception
