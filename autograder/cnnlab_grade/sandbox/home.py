@@ -17,17 +17,23 @@ def is_shadowing(name: str) -> bool:
     return name.lower().endswith(SHADOWING_SUFFIXES) or name.startswith(".")
 
 
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """``files`` (relative path -> bytes) into ``folder``; a name that would land outside it is refused."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        dest = (folder / rel).resolve()
+        if folder.resolve() not in dest.parents:
+            raise ValueError(f"file name {rel!r} escapes the scratch directory")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+
+
 def prepare_home(home: Path, files: dict[str, bytes], *, uid: int | None, warm: dict[str, Path] | None = None):
     """Fill a scratch directory: ``files`` (relative path -> bytes) and the
     warm caches (``{"relative/dir": host_dir}``, copied), owned by ``uid``."""
     home = Path(home)
-    home.mkdir(parents=True, exist_ok=True)
-    for rel, data in files.items():
-        dest = (home / rel).resolve()
-        if home.resolve() not in dest.parents:
-            raise ValueError(f"file name {rel!r} escapes the scratch directory")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+    write_files(home, files)
     for rel, src in (warm or {}).items():
         if src and Path(src).is_dir():
             shutil.copytree(src, home / rel, dirs_exist_ok=True, symlinks=False)

@@ -34,6 +34,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from . import _zygote_main
 from .availability import stop_process
 from .bwrap import Sandbox
+from .home import write_files
 from .uids import is_root
 
 SOURCE = Path(_zygote_main.__file__).read_text()
@@ -102,13 +103,7 @@ class Zygote:
         name = f"s{self._n}"
         d = self.stage / name
         shutil.rmtree(d, ignore_errors=True)
-        for rel, data in files.items():
-            p = (d / rel).resolve()
-            if d.resolve() not in p.parents:
-                raise ValueError(f"file name {rel!r} escapes the home directory")
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        d.mkdir(parents=True, exist_ok=True)
+        write_files(d, files)
         return name
 
     def drop_stage(self, name: str):
