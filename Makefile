@@ -1,6 +1,8 @@
 # CNN Lab -- two commands: `make book` and `make test` (see README.md).
 # Both create .venv on first use and reuse it afterwards.
 
+# bash, so that a failed `pip install` fails make although its noise is filtered (pipefail)
+SHELL  := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -34,14 +36,14 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml autograder/pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q "$(TORCH_PIN)" $(QUIET) || $(PIP) install -q --index-url $(TORCH_INDEX) "$(TORCH_PIN)" $(QUIET)
 	$(PIP) install -q -r $(LOCK) $(QUIET)
-	$(PIP) install -q --no-deps --no-build-isolation -e . $(QUIET)
+	$(PIP) install -q --no-deps --no-build-isolation -e . -e ./autograder $(QUIET)
 	$(BIN)/python .ci/lock.py prune
 	$(PIP) check
-	$(BIN)/python -c "import cnnlab, torch, numba"
+	$(BIN)/python -c "import cnnlab, cnnlab_grade, torch, numba"
 	@touch $@
 
 lock:

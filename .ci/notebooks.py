@@ -13,10 +13,8 @@ installs cnnlab when it is missing** (and does nothing where it is installed):
   Edit the ``.md``, never the ``.ipynb``;
 * the source and the released notebook of each assignment
   (``source/<ps>/<ps>.ipynb``, ``assignments/<ps>/<ps>.ipynb``) get the same
-  install cell first (an ordinary cell, not graded) with ``--assignments``;
-  once there, ``make notebooks`` keeps it in step. (Not yet done: with the
-  cell, the sample class's ``killed-kernel`` submission could not be graded
-  in a full two-worker run of the grader; see README, "The assignments".)
+  install cell first (an ordinary cell, not graded); ``--assignments`` puts it
+  into an assignment that lacks it, and ``make notebooks`` keeps it in step.
 
 The package is installed from the repository named in ONE place,
 ``repository:`` (url and branch) in ``book/_config.yml``, which also drives the

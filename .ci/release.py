@@ -66,9 +66,7 @@ CNN Lab {version}: assignment {ps}
 
        nbgrader validate {ps}.ipynb
 
-On Colab: upload {ps}.ipynb and run this in a new cell at the top:
-
-    %pip install "{requirement}"
+On Colab: upload {ps}.ipynb; its first cell installs the package.
 
 Text: CC BY 4.0; code: MIT ({url}).
 """
@@ -147,8 +145,7 @@ def package(dist: Path) -> list[Path]:
     for folder in sorted(p for p in (ROOT / "assignments").iterdir() if p.is_dir()):
         ps = folder.name
         readme = STUDENT_README.format(version=version, ps=ps, rule="=" * (len(version) + len(ps) + 21),
-                                       wheel=wheel.name, install_line=notebooks.install_line(), url=url,
-                                       requirement=notebooks.requirement())
+                                       wheel=wheel.name, install_line=notebooks.install_line(), url=url)
         target = dist / f"cnnlab-{ps}-{version}.zip"
         _zip_dir(folder, target, f"cnnlab-{ps}-{version}",
                  {"README.txt": readme.encode(), wheel.name: wheel})

@@ -21,24 +21,22 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import nbharness as h  # noqa: E402 - the submission builder the assignment tests use
+from cnnlab_grade.samples.notebooks import existing, submission
+from cnnlab_grade.samples.plain import grades, make_course, nbgrader
 
 LIMIT_S = 60.0
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default=",".join(h.existing()), help="comma-separated assignments")
+    ap.add_argument("--only", default=",".join(existing()), help="comma-separated assignments")
     ap.add_argument("--repeat", type=int, default=1, help="autograde each submission this many times")
     ap.add_argument("--wrong", action="store_true", help="also time the blank (unanswered) release")
     args = ap.parse_args(argv)
     todo = [a for a in args.only.split(",") if a]
     with tempfile.TemporaryDirectory() as tmp:
-        course = h.make_course(Path(tmp))
-        r = h.nbgrader(course, "generate_assignment", "*", "--force")
+        course = make_course(Path(tmp))
+        r = nbgrader(course, "generate_assignment", "*", "--force")
         if r.returncode:
             print(r.stderr[-3000:])
             return 1
@@ -48,16 +46,16 @@ def main(argv=None) -> int:
             for student, kw in students:
                 d = course / "submitted" / student / ps
                 d.mkdir(parents=True, exist_ok=True)
-                nbformat.write(h.submission(ps, **kw), str(d / f"{ps}.ipynb"))
+                nbformat.write(submission(ps, **kw), str(d / f"{ps}.ipynb"))
                 times = []
                 for _ in range(args.repeat):
                     t0 = time.perf_counter()
-                    r = h.nbgrader(course, "autograde", ps, "--student", student, "--force")
+                    r = nbgrader(course, "autograde", ps, "--student", student, "--force")
                     times.append(time.perf_counter() - t0)
                     if r.returncode:
                         print(r.stdout[-2000:], r.stderr[-2000:])
                         return 1
-                score = sum(h.grades(course, ps)[student].values())
+                score = sum(grades(course, ps)[student].values())
                 best = min(times)
                 worst = max(worst, max(times))
                 rows.append((ps, student, best, max(times), score))

@@ -1,7 +1,7 @@
 """Benchmark cnnlab.gpu against torch's built-in ops on the same device, in one run.
 
-For the convolution shapes a-g and the pooling cases of shared/facts.md (the
-table lives in bench_ref.py), prints the median time in ms of torch's op
+For the convolution shapes a-g and the pooling cases of bench_ref.py (the
+one table of them), prints the median time in ms of torch's op
 (oneDNN on a CPU, cuDNN on a CUDA GPU) and of cnnlab.gpu's, forward and
 forward+backward (gradients of x, w and b), the ratio cnnlab/torch, the
 geometric means over shapes b-f, and the issue's targets for the device:
@@ -19,14 +19,11 @@ Usage:  python benchmarks/bench_gpu.py [--device cuda] [--reps 10] [--rounds 3] 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import pathlib
 import sys
 
 # one place for each fact: the shapes, the timing helper and the geometric mean are bench_ref's
-_spec = importlib.util.spec_from_file_location("bench_ref", pathlib.Path(__file__).with_name("bench_ref.py"))
-bench_ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_ref)
+# (run as a script, this folder is on the import path; the tests put it there with pytest's `pythonpath`)
+import bench_ref
 CONV_SHAPES, POOL_SHAPE, POOL_CASES = bench_ref.CONV_SHAPES, bench_ref.POOL_SHAPE, bench_ref.POOL_CASES
 GEOMEAN_SHAPES, geomean = bench_ref.GEOMEAN_SHAPES, bench_ref.geomean
 

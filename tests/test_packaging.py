@@ -26,7 +26,7 @@ def test_import_cnnlab_ref_does_not_import_torch():
 
 def test_numba_uses_a_threading_layer_that_parks_its_threads():
     """The default layers spin after a parallel region and slow the user's
-    NumPy/torch down (facts.md); cnnlab selects 'workqueue' unless told otherwise."""
+    NumPy/torch down (measured on the 2-core machines); cnnlab selects 'workqueue' unless told otherwise."""
     code = ("import numpy as np, numba, cnnlab.ref as r; r.max_pool2d(np.ones((2,2,8,8)), 2); "
             "print(numba.threading_layer())")
     assert _run(code) == "workqueue"

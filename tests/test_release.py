@@ -60,10 +60,9 @@ def _starts_with_install_cell(path: Path) -> bool:
     return bool(cells) and "cnnlab-install" in cells[0].get("metadata", {}).get("tags", [])
 
 
-# Every chapter; the assignments once they have the cell (`.ci/notebooks.py --assignments`).
+# Every chapter, and every assignment's source and released notebook.
 @pytest.mark.parametrize("path", [f"book/chapters/{c}.ipynb" for c in CHAPTERS]
-                         + [f"{d}/{a}/{a}.ipynb" for d in ("source", "assignments") for a in ASSIGNMENTS
-                            if _starts_with_install_cell(ROOT / d / a / f"{a}.ipynb")])
+                         + [f"{d}/{a}/{a}.ipynb" for d in ("source", "assignments") for a in ASSIGNMENTS])
 def test_first_cell_installs_cnnlab_only_when_it_is_missing(path):
     """The cell, as IPython runs it (its %pip magic), with cnnlab there and with it missing."""
     import builtins
@@ -148,6 +147,9 @@ def test_wheel_and_sdist_hold_the_package_its_licence_and_version(release):
     assert f"Version: {v}" in meta and "License-Expression: MIT" in meta
     assert "Provides-Extra: student" in meta
     assert not [n for n in names if n.startswith(("tests/", "book/", "source/", "autograder/"))]
+    # the TA's grading tool is a distribution of its own: nothing of it ships to students
+    assert "cnnlab/checks/__init__.py" in names
+    assert not [n for n in names if n.startswith(("cnnlab_grade/", "cnnlab/autograde/", "cnnlab/grading/"))]
     with tarfile.open(dist / f"cnnlab-{v}.tar.gz") as sdist:
         members = sdist.getnames()
     assert f"cnnlab-{v}/pyproject.toml" in members and f"cnnlab-{v}/LICENSE" in members
@@ -216,11 +218,12 @@ def test_wheel_in_a_fresh_venv_runs_ps1(release, tmp_path):
     assert not installed & {"jupyter-book", "pytest", "playwright", "dask", "hypothesis"}, "more than declared"
     install_s = time.perf_counter() - start
 
-    # the first cells of the released ps1: the install cell if it has one (cnnlab is there: nothing
-    # to do), and the setup cell (imports the checks the test cells call)
+    # the first cells of the released ps1: the install cell (cnnlab is there: nothing to do), and
+    # the setup cell (imports the checks the test cells call)
     released = ROOT / "assignments/ps1/ps1.ipynb"
     nb = nbformat.read(released, as_version=4)
-    first = [c.source for c in nb.cells if c.cell_type == "code"][:2 if _starts_with_install_cell(released) else 1]
+    assert _starts_with_install_cell(released)
+    first = [c.source for c in nb.cells if c.cell_type == "code"][:2]
     code = "\n".join(first) + "\nimport cnnlab, sys; print('cnnlab', cnnlab.__version__, cnnlab.__file__)"
     proc = subprocess.run([str(venv / "bin" / "ipython"), "--quick", "-c", code], env=env, cwd=work,
                           capture_output=True, text=True, timeout=300)

@@ -21,9 +21,9 @@ This module imports no torch.
 from __future__ import annotations
 
 import math
-from numbers import Integral
-from typing import Iterable, Sequence
+from typing import Iterable
 
+from ._args import _is_int, check_int, ntuple, resolve_padding
 from ._errors import ShapeError
 
 __all__ = [
@@ -34,67 +34,6 @@ __all__ = [
     "linear_params",
     "receptive_field",
 ]
-
-
-# --------------------------------------------------------------------------
-# argument checking shared by shapes, cnnlab.ref and cnnlab.gpu
-# --------------------------------------------------------------------------
-
-def _is_int(v) -> bool:
-    return isinstance(v, Integral) and not isinstance(v, bool)
-
-
-def check_int(value, name: str, *, minimum: int | None = None) -> int:
-    """Return ``value`` as an int, or raise a ValueError/TypeError naming ``name``."""
-    if not _is_int(value):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}); "
-                        f"pass a whole number such as {name}=1")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        what = "positive" if minimum == 1 else f"at least {minimum}"
-        raise ValueError(f"{name} must be {what}, got {value}; pass {name}={max(minimum, 1)} or larger")
-    return value
-
-
-def ntuple(value, n: int, name: str, *, minimum: int | None = None) -> tuple[int, ...]:
-    """``value`` as an ``n``-tuple of ints: an int is repeated, a sequence must have length ``n``."""
-    if _is_int(value):
-        return (check_int(value, name, minimum=minimum),) * n
-    if isinstance(value, (tuple, list)):
-        if len(value) != n:
-            raise ValueError(f"{name} must be an int or a sequence of {n} ints "
-                             f"(one per spatial dimension), got {value!r} of length {len(value)}")
-        return tuple(check_int(v, name, minimum=minimum) for v in value)
-    alt = f" or a tuple of {n} integers" if n > 1 else ""
-    raise TypeError(f"{name} must be an integer{alt}, got {value!r} ({type(value).__name__})")
-
-
-def resolve_padding(padding, kernel_size: Sequence[int], stride: Sequence[int],
-                    dilation: Sequence[int]) -> tuple[tuple[int, int], ...]:
-    """Padding as ``((lo, hi), ...)`` per spatial dimension, torch's rules.
-
-    ``padding`` is an int, a tuple (one per dimension), ``'valid'`` (no padding)
-    or ``'same'`` (output as large as the input; stride must be 1; for an even
-    effective kernel the extra row/column goes at the end, as in PyTorch).
-    """
-    n = len(kernel_size)
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return ((0, 0),) * n
-        if mode == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(f"padding='same' needs stride=1 (got stride={tuple(stride)}); "
-                                 "PyTorch does not support 'same' for strided convolutions: "
-                                 "give the padding as a number instead")
-            out = []
-            for k, d in zip(kernel_size, dilation):
-                total = d * (k - 1)
-                out.append((total // 2, total - total // 2))
-            return tuple(out)
-        raise ValueError(f"padding must be an int, a tuple of {n} ints, 'valid' or 'same'; got {padding!r}")
-    pads = ntuple(padding, n, "padding", minimum=0)
-    return tuple((p, p) for p in pads)
 
 
 def _fmt(x: float) -> str:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .shapes import check_int
+from ._args import check_int
 
 __all__ = ["fit", "evaluate", "predict", "accuracy", "History", "seed_everything", "default_device",
            "confusion_matrix", "plot_confusion_matrix", "save_checkpoint", "load_checkpoint"]
@@ -408,7 +408,8 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, *, batch_size: int 
         lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.9, scheduler=None,
         loss_fn: Callable | None = None, aux_weight: float = 0.3, device=None, seed: int | None = 0,
         checkpoint: str | os.PathLike | None = None, resume: bool = True, progress: bool = True,
-        num_workers: int = 0, history: History | None = None) -> History:
+        num_workers: int = 0, history: History | None = None,
+        on_batch: Callable[[dict], None] | None = None) -> History:
     """Train ``model`` on ``train`` for ``epochs`` epochs; evaluate on ``val`` after each.
 
     Parameters
@@ -438,6 +439,10 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, *, batch_size: int 
         same random state, so the result equals an uninterrupted run.
     progress : bool
         tqdm bars for the epochs and the batches (False: silent).
+    on_batch : callable, optional
+        Called after every optimizer step with a dict ``{"epoch", "step"
+        (counted from 1 over the whole run), "loss", "accuracy"}`` of that
+        batch: for curves finer than one point per epoch.
 
     Returns
     -------
@@ -495,9 +500,13 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, *, batch_size: int 
             if sched is not None and per_batch:
                 sched.step()
             n = len(y)
-            sum_loss += float(loss.detach()) * n
-            correct += int((logits.detach().argmax(1) == y).sum())
+            batch_loss, batch_correct = float(loss.detach()), int((logits.detach().argmax(1) == y).sum())
+            sum_loss += batch_loss * n
+            correct += batch_correct
             seen += n
+            if on_batch is not None:
+                on_batch(dict(epoch=epoch + 1, step=epoch * steps + i + 1, loss=batch_loss,
+                              accuracy=batch_correct / n))
             if progress and (i % 10 == 0 or i == steps - 1):
                 batch_bar.set_postfix(loss=f"{sum_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
         batch_bar.close()

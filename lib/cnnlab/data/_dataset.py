@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from ..shapes import check_int
+from .._args import check_int
 
 
 class ImageDataset(Dataset):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..shapes import check_int
+from .._args import check_int
 from ._dataset import ImageDataset
 
 __all__ = ["glyphs", "FONTS", "KINDS", "render_masters"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..shapes import check_int
+from .._args import check_int
 from ._dataset import ImageDataset
 from .transforms import resize
 

@@ -1,8 +1,19 @@
-"""A few transforms for the float tensors ``(C, H, W)`` that :mod:`cnnlab.data` yields.
+"""Transforms for the float tensors ``(C, H, W)`` that :mod:`cnnlab.data` yields.
 
 torchvision's transforms (v2) work on such tensors too; these cover the
 course's needs without it. Random transforms draw from torch's global
 generator, so :func:`cnnlab.train.seed_everything` makes them repeatable.
+
+The classic data augmentations, applied to training images only:
+
+* :class:`RandomCrop` with ``padding`` -- shift by up to ``padding`` pixels
+  (CIFAR's 32, padding 4; AlexNet cut 224-pixel crops from 256-pixel images);
+* :class:`RandomHorizontalFlip` / :class:`RandomVerticalFlip` -- where the
+  mirrored image shows the same class (photos, textures; not digits or letters);
+* :class:`RandomAffine` -- small rotations, shifts, scalings and shears;
+* :class:`ColorJitter` -- brightness, contrast and saturation of colour images
+  (AlexNet changed the intensity of the RGB channels);
+* :class:`Cutout` -- a random square set to a constant (DeVries and Taylor, 2017).
 """
 
 from __future__ import annotations
@@ -14,10 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..shapes import check_int
+from .._args import check_int
 
 __all__ = ["Compose", "ToTensor", "Normalize", "Resize", "Pad", "RandomCrop", "RandomHorizontalFlip",
-           "RandomAffine", "Grayscale"]
+           "RandomVerticalFlip", "RandomAffine", "ColorJitter", "Cutout", "Grayscale"]
 
 
 def _check_image(x) -> torch.Tensor:
@@ -145,13 +156,21 @@ class RandomCrop:
         return f"RandomCrop({self.size}, padding={self.padding})"
 
 
+def _probability(p, name: str = "p") -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def _uniform(lo: float, hi: float) -> float:
+    return float(torch.empty(()).uniform_(lo, hi)) if hi > lo else float(lo)
+
+
 class RandomHorizontalFlip:
     """Mirror left-right with probability ``p``."""
 
     def __init__(self, p: float = 0.5) -> None:
-        if not 0 <= p <= 1:
-            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = _probability(p)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = _check_image(x)
@@ -161,24 +180,117 @@ class RandomHorizontalFlip:
         return f"RandomHorizontalFlip(p={self.p})"
 
 
-class RandomAffine:
-    """Random rotation (± ``degrees``), translation (fraction of the size) and scale, bilinear, zero fill."""
+class RandomVerticalFlip:
+    """Mirror top-bottom with probability ``p`` (for images without an up, such as textures)."""
 
-    def __init__(self, degrees: float = 10.0, translate: float = 0.1, scale: tuple[float, float] = (0.9, 1.1)):
-        self.degrees, self.translate, self.scale = float(degrees), float(translate), tuple(scale)
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = _probability(p)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = _check_image(x)
-        a = math.radians(float(torch.empty(()).uniform_(-self.degrees, self.degrees)))
-        s = float(torch.empty(()).uniform_(*self.scale))
-        tx, ty = (float(torch.empty(()).uniform_(-self.translate, self.translate)) * 2 for _ in range(2))
-        c, si = math.cos(a) / s, math.sin(a) / s
-        theta = torch.tensor([[c, -si, tx], [si, c, ty]], dtype=x.dtype)[None]
-        grid = F.affine_grid(theta, (1, *x.shape), align_corners=False)
-        return F.grid_sample(x[None], grid, align_corners=False)[0]
+        return x.flip(-2) if float(torch.rand(())) < self.p else x
 
     def __repr__(self) -> str:
-        return f"RandomAffine(degrees={self.degrees}, translate={self.translate}, scale={self.scale})"
+        return f"RandomVerticalFlip(p={self.p})"
+
+
+class RandomAffine:
+    """Random rotation (± ``degrees``), translation (± ``translate`` of the size), scale (in ``scale``)
+    and shear (± ``shear`` degrees), bilinear, the uncovered corners filled with ``fill``."""
+
+    def __init__(self, degrees: float = 10.0, translate: float = 0.1, scale: tuple[float, float] = (0.9, 1.1),
+                 shear: float = 0.0, fill: float = 0.0):
+        for name, v in (("degrees", degrees), ("translate", translate), ("shear", shear)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"{name} must be a non-negative number (the largest change either way), got {v!r}")
+        if translate > 1:
+            raise ValueError(f"translate is a fraction of the image size, between 0 and 1; got {translate!r}")
+        if len(tuple(scale)) != 2 or not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"scale must be a range (low, high) with 0 < low <= high, got {scale!r}")
+        self.degrees, self.translate, self.scale = float(degrees), float(translate), tuple(map(float, scale))
+        self.shear, self.fill = float(shear), float(fill)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = _check_image(x)
+        a = math.radians(_uniform(-self.degrees, self.degrees))
+        s = _uniform(*self.scale)
+        sh = math.tan(math.radians(_uniform(-self.shear, self.shear)))
+        tx, ty = (_uniform(-self.translate, self.translate) * 2 for _ in range(2))
+        # the inverse map (output -> input coordinates) that grid_sample takes: rotation, shear, 1/scale
+        c, si = math.cos(a) / s, math.sin(a) / s
+        theta = torch.tensor([[c, -si + c * sh, tx], [si, c + si * sh, ty]], dtype=x.dtype)[None]
+        grid = F.affine_grid(theta, (1, *x.shape), align_corners=False)
+        out = F.grid_sample(x[None] - self.fill, grid, align_corners=False)[0]
+        return out + self.fill
+
+    def __repr__(self) -> str:
+        return (f"RandomAffine(degrees={self.degrees}, translate={self.translate}, scale={self.scale}, "
+                f"shear={self.shear})")
+
+
+class ColorJitter:
+    """Random brightness, contrast and saturation changes (torchvision's rules).
+
+    Each factor is drawn from ``[1 - b, 1 + b]`` for ``brightness=b`` (and so
+    on): brightness multiplies the image, contrast blends it with its mean
+    grey level, saturation with its grey version (colour images only; a grey
+    image ignores ``saturation``). The three are applied in a random order
+    and the result is clipped to [0, 1].
+    """
+
+    def __init__(self, brightness: float = 0.0, contrast: float = 0.0, saturation: float = 0.0) -> None:
+        for name, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"{name} must be a non-negative number (factor drawn from [1 - {name}, "
+                                 f"1 + {name}]), got {v!r}")
+        self.brightness, self.contrast, self.saturation = float(brightness), float(contrast), float(saturation)
+
+    @staticmethod
+    def _grey(x: torch.Tensor) -> torch.Tensor:
+        return (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None] if x.shape[0] == 3 else x
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = _check_image(x)
+        for k in torch.randperm(3).tolist():
+            amount = (self.brightness, self.contrast, self.saturation)[k]
+            if amount == 0 or (k == 2 and x.shape[0] != 3):
+                continue
+            f = _uniform(max(0.0, 1 - amount), 1 + amount)
+            if k == 0:
+                x = x * f
+            elif k == 1:
+                x = (x - self._grey(x).mean()) * f + self._grey(x).mean()
+            else:
+                x = (x - self._grey(x)) * f + self._grey(x)
+            x = x.clamp(0, 1)
+        return x
+
+    def __repr__(self) -> str:
+        return f"ColorJitter(brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation})"
+
+
+class Cutout:
+    """Set a random ``size``×``size`` square (clipped at the border: its centre is anywhere in the
+    image) to ``fill`` with probability ``p``: the network must use more than one part of the object."""
+
+    def __init__(self, size: int, fill: float = 0.0, p: float = 1.0) -> None:
+        self.size = check_int(size, "size", minimum=1)
+        self.fill = float(fill)
+        self.p = _probability(p)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = _check_image(x)
+        if float(torch.rand(())) >= self.p:
+            return x
+        h, w = x.shape[-2:]
+        cy, cx = int(torch.randint(0, h, (1,))), int(torch.randint(0, w, (1,)))
+        top, left = max(0, cy - self.size // 2), max(0, cx - self.size // 2)
+        x = x.clone()
+        x[:, top:cy - self.size // 2 + self.size, left:cx - self.size // 2 + self.size] = self.fill
+        return x
+
+    def __repr__(self) -> str:
+        return f"Cutout({self.size}, fill={self.fill}, p={self.p})"
 
 
 class Grayscale:

@@ -20,8 +20,8 @@ which swaps them into any model.
 """
 
 from ._device import describe_device, device
-from ._ops import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, col2im, conv1d, conv2d,
-                   convolve2d, correlate2d, global_avg_pool2d, im2col, local_response_norm, max_pool1d,
+from ._ops import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, batch_norm2d, col2im, conv1d,
+                   conv2d, convolve2d, correlate2d, global_avg_pool2d, im2col, local_response_norm, max_pool1d,
                    max_pool2d)
 
 __all__ = [
@@ -29,5 +29,5 @@ __all__ = [
     "conv1d", "conv2d", "im2col", "col2im", "correlate2d", "convolve2d",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "global_avg_pool2d",
-    "local_response_norm",
+    "local_response_norm", "batch_norm2d",
 ]

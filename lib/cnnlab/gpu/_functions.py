@@ -19,7 +19,10 @@ Backward passes (the formulas of the book):
 * adaptive average pooling: ``y = A_h x A_w^T`` with averaging matrices,
   so ``dx = A_h^T dy A_w``;
 * local response normalisation: the quotient rule, with the channel window
-  transposed.
+  transposed;
+* batch normalisation: ``dbias = sum(dy)``, ``dweight = sum(dy * xhat)``, and
+  in training mode, where the batch's statistics depend on x,
+  ``dx = weight / std * (dy - mean(dy) - xhat * mean(dy * xhat))``.
 
 The backward passes give first derivatives (what training needs); asking
 to differentiate them again (``create_graph=True``) raises a clear error
@@ -481,3 +484,54 @@ class LocalResponseNorm(torch.autograd.Function):
         inner = channel_window_sum(dy3 * x3 * den.pow(-beta - 1), (size - 1) // 2, size // 2)
         dx = dy3 * den.pow(-beta) - (2 * alpha * beta / size) * x3 * inner
         return dx.view(ctx.shape), None, None, None, None
+
+
+# --------------------------------------------------------------------------
+# batch normalisation
+# --------------------------------------------------------------------------
+
+class BatchNorm(torch.autograd.Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, per channel (axis 1). In training mode the
+    statistics are the batch's (mean, biased variance over every axis but 1) and the running
+    statistics, when given, are updated in place as torch does; otherwise the running ones are used."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        dims = [0] + list(range(2, x.ndim))
+        view = (1, -1) + (1,) * (x.ndim - 2)
+        if training:
+            mean = x.mean(dims)
+            var = (x - mean.view(view)).pow(2).mean(dims)
+            if running_mean is not None:
+                n = x.numel() // x.shape[1]
+                running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
+                running_var.mul_(1 - momentum).add_(var * (n / (n - 1)), alpha=momentum)
+        else:
+            mean, var = running_mean, running_var
+        inv_std = (var + eps).rsqrt()
+        xhat = (x - mean.view(view)) * inv_std.view(view)
+        scale = inv_std if weight is None else weight * inv_std
+        y = xhat if weight is None else xhat * weight.view(view)
+        if bias is not None:
+            y = y + bias.view(view)
+        ctx.save_for_backward(xhat, scale)
+        ctx.training = training
+        return y
+
+    @staticmethod
+    @first_order("batch_norm2d", "batch_norm")
+    def backward(ctx, dy):
+        xhat, scale = ctx.saved_tensors
+        dims = [0] + list(range(2, dy.ndim))
+        view = (1, -1) + (1,) * (dy.ndim - 2)
+        dbias = dy.sum(dims)
+        dweight = (dy * xhat).sum(dims)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            if ctx.training:
+                n = dy.numel() // dy.shape[1]
+                dx = scale.view(view) * (dy - (dbias / n).view(view) - xhat * (dweight / n).view(view))
+            else:
+                dx = scale.view(view) * dy
+        return (dx, dweight if ctx.needs_input_grad[1] else None, dbias if ctx.needs_input_grad[2] else None,
+                None, None, None, None, None)

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import torch
 
-from .. import shapes
-from .._args import (adaptive_output_size, batched, check_fold_windows, conv_arguments, divisor_override_value,
-                     fold_arguments, lrn_arguments,
+from .._args import (adaptive_output_size, as_tensor, batch_norm_arguments, batched, check_fold_windows,
+                     conv_arguments, divisor_override_value, fold_arguments, like, lrn_arguments, ntuple,
                      pool_arguments)
 from .._errors import ShapeError, fmt_shape
 from . import _functions as fn
-from ._checks import as_tensor, like
 
 __all__ = [
     "conv1d", "conv2d", "im2col", "col2im", "correlate2d", "convolve2d",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "global_avg_pool2d",
-    "local_response_norm",
+    "local_response_norm", "batch_norm2d",
 ]
 
 
@@ -77,7 +75,7 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _unfold_args(x_shape, kernel_size, stride, padding, dilation):
-    KH, KW = shapes.ntuple(kernel_size, 2, "kernel_size", minimum=1)
+    KH, KW = ntuple(kernel_size, 2, "kernel_size", minimum=1)
     return (KH, KW), conv_arguments(x_shape, (1, x_shape[1], KH, KW), stride, padding, dilation, 1)
 
 
@@ -269,3 +267,27 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     x = as_tensor(x, "x")
     size, alpha, beta, k = lrn_arguments(x.shape, size, alpha, beta, k)
     return fn.LocalResponseNorm.apply(x, size, alpha, beta, k)
+
+
+def batch_norm2d(x, running_mean=None, running_var=None, weight=None, bias=None, training=False, momentum=0.1,
+                 eps=1e-5):
+    """Batch normalisation, as ``torch.nn.functional.batch_norm`` (and :func:`cnnlab.ref.batch_norm2d`).
+
+    x : tensor (N, C, H, W) (or (N, C), (N, C, L)); running_mean, running_var,
+    weight, bias : tensors (C,) or None, on the device and in the dtype of x.
+    ``training=True`` normalises with the batch's mean and biased variance and
+    updates ``running_mean``/``running_var`` in place (when given) with
+    ``momentum``, the variance unbiased, as torch does; ``training=False`` uses
+    the running statistics. Returns y with the shape of x; differentiable in
+    x, weight and bias.
+    """
+    x = as_tensor(x, "x")
+    vectors = [None if v is None else like(v, name, x) for name, v in
+               (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias))]
+    a = batch_norm_arguments(x.shape, *vectors, training, momentum, eps)
+    rm, rv, w, b = vectors
+    for name, v in (("running_mean", rm), ("running_var", rv)):
+        if v is not None and v.requires_grad:
+            raise ValueError(f"{name} is a statistic, not a parameter: it must not require grad; "
+                             f"pass {name}.detach() (a buffer)")
+    return fn.BatchNorm.apply(x, w, b, rm, rv, a.training, a.momentum, a.eps)

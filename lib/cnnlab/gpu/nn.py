@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from . import _ops as ops
 
-__all__ = ["Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "LocalResponseNorm",
+__all__ = ["Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "LocalResponseNorm", "BatchNorm2d",
            "use_cnnlab_layers", "use_torch_layers", "SWAPS"]
 
 
@@ -78,6 +78,30 @@ class LocalResponseNorm(_Named, torch.nn.LocalResponseNorm):
         return ops.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
 
+class BatchNorm2d(_Named, torch.nn.BatchNorm2d):
+    """``torch.nn.BatchNorm2d`` computed by :func:`cnnlab.gpu.batch_norm2d`.
+
+    The same arguments (``num_features, eps, momentum, affine,
+    track_running_stats``), parameters (``weight``, ``bias``) and buffers
+    (``running_mean``, ``running_var``, ``num_batches_tracked``) as torch's,
+    and the same rules: in training mode normalise with the batch's
+    statistics and update the running ones (``momentum=None``: their
+    cumulative average); in evaluation mode use the running statistics, or the
+    batch's when the layer keeps none (``track_running_stats=False``).
+    """
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        return ops.batch_norm2d(input, self.running_mean if keep else None, self.running_var if keep else None,
+                                self.weight, self.bias, use_batch, factor, self.eps)
+
+
 #: torch.nn class -> its cnnlab counterpart (exact classes only: a user's own
 #: subclass of nn.Conv2d may change forward and is left alone)
 SWAPS = {
@@ -87,6 +111,7 @@ SWAPS = {
     torch.nn.AvgPool2d: AvgPool2d,
     torch.nn.AdaptiveAvgPool2d: AdaptiveAvgPool2d,
     torch.nn.LocalResponseNorm: LocalResponseNorm,
+    torch.nn.BatchNorm2d: BatchNorm2d,
 }
 
 
@@ -103,11 +128,11 @@ def _swap(model, table):
 
 
 def use_cnnlab_layers(model: torch.nn.Module) -> torch.nn.Module:
-    """Make every ``torch.nn`` convolution, pooling and LRN layer of ``model`` compute with
-    :mod:`cnnlab.gpu`, in place; returns ``model``.
+    """Make every ``torch.nn`` convolution, pooling and normalisation layer of ``model`` compute
+    with :mod:`cnnlab.gpu`, in place; returns ``model``.
 
     Swapped: ``Conv1d``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``,
-    ``LocalResponseNorm`` (exactly those classes). Parameters, buffers, hooks and
+    ``LocalResponseNorm``, ``BatchNorm2d`` (exactly those classes). Parameters, buffers, hooks and
     ``state_dict`` keys do not change, so an optimizer created before keeps working.
     Undo with :func:`use_torch_layers`.
     """

@@ -21,8 +21,13 @@ resnet_cifar(20)           269,722   3×32×32 (option-A shortcuts; 853,018 at 5
 plain_cifar(20)            269,722   the same without shortcuts
 ======================  ===========  ==================================
 
+:mod:`cnnlab.models.small` scales AlexNet, VGG, Network in Network,
+GoogLeNet, DenseNet and MobileNet to 28-32-pixel images
+(``alexnet_cifar``, ``vgg_cifar``, ``nin_cifar``, ``googlenet_cifar``,
+``densenet_cifar``, ``mobilenet_cifar``), to train them side by side.
+
 :func:`pretrained` loads the weights that ship with the package (trained
-here, on data made here; see :mod:`cnnlab.models.pretrain`).
+here, on data made here; see :mod:`cnnlab.pretrain`).
 """
 
 from ._utils import count_parameters
@@ -36,6 +41,8 @@ from .pretrained import list_pretrained, pretrained, pretrained_info
 from .resnet import (BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50, resnet101, resnet152,
                      resnext50_32x4d)
 from .senet import SEBlock, se_resnet
+from .small import (AlexNetCifar, DenseNetCifar, GoogLeNetCifar, MobileNetCifar, NiNCifar, VGGCifar, alexnet_cifar,
+                    densenet_cifar, googlenet_cifar, mobilenet_cifar, nin_cifar, vgg_cifar)
 from .vgg import VGG, vgg11, vgg13, vgg16, vgg19
 
 __all__ = [
@@ -43,8 +50,9 @@ __all__ = [
     "lenet5", "alexnet", "zfnet", "vgg11", "vgg13", "vgg16", "vgg19", "googlenet",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
     "densenet121", "mobilenet_v1", "se_resnet", "resnet_cifar", "plain_cifar",
+    "alexnet_cifar", "vgg_cifar", "nin_cifar", "googlenet_cifar", "densenet_cifar", "mobilenet_cifar",
     "pretrained", "pretrained_info", "list_pretrained",
     "LeNet5", "AlexNet", "ZFNet", "VGG", "GoogLeNet", "Inception", "InceptionNaive", "InceptionAux",
     "ResNet", "BasicBlock", "Bottleneck", "SEBlock", "DenseNet", "MobileNetV1", "CifarResNet",
-    "ZeroPadShortcut",
+    "ZeroPadShortcut", "AlexNetCifar", "VGGCifar", "NiNCifar", "GoogLeNetCifar", "DenseNetCifar", "MobileNetCifar",
 ]

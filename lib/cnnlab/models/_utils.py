@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..shapes import check_int
-
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (elements, not tensors).
@@ -19,9 +17,3 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def check_classes_channels(num_classes, in_channels) -> tuple[int, int]:
-    """Validate the two arguments every builder takes."""
-    return (check_int(num_classes, "num_classes", minimum=1),
-            check_int(in_channels, "in_channels", minimum=1))

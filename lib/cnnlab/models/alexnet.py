@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .. import shapes
-from ._utils import check_classes_channels
+from .._args import check_classes_channels, check_int
 
 __all__ = ["AlexNet", "ZFNet", "alexnet", "zfnet"]
 
@@ -138,7 +138,7 @@ def feature_size(layers: nn.Sequential, input_size: int) -> int:
 
     Floors like PyTorch: a filter that does not fit exactly loses the last rows.
     """
-    n = shapes.check_int(input_size, "input_size", minimum=1)
+    n = check_int(input_size, "input_size", minimum=1)
     for layer in layers:
         if isinstance(layer, nn.Conv2d):
             n = shapes.conv_output_size(n, layer.kernel_size[0], layer.stride[0], layer.padding[0],

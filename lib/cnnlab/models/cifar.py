@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..shapes import check_int
-from ._utils import check_classes_channels
+from .._args import check_int
+from .._args import check_classes_channels
 
 __all__ = ["ZeroPadShortcut", "CifarBlock", "CifarResNet", "resnet_cifar", "plain_cifar",
            "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]

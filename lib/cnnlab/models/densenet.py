@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import check_classes_channels
+from .._args import check_classes_channels
 
 __all__ = ["DenseLayer", "DenseBlock", "Transition", "DenseNet", "densenet121"]
 

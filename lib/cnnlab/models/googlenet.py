@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import check_classes_channels
+from .._args import check_classes_channels
 
 __all__ = ["BasicConv2d", "InceptionNaive", "Inception", "InceptionAux", "GoogLeNet", "GoogLeNetOutputs",
            "googlenet"]

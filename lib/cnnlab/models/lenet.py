@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import shapes
-from ._utils import check_classes_channels
+from .._args import check_classes_channels, check_int
 
 __all__ = ["LeNet5", "lenet5"]
 
@@ -60,7 +60,7 @@ class LeNet5(nn.Module):
             raise ValueError(f"pool must be one of {sorted(_POOLS)}, got {pool!r}")
         act, pool_layer = _ACTIVATIONS[activation], _POOLS[pool]
         # the feature map size entering C5, by the lecture formula (raises if the input is too small)
-        n = shapes.check_int(input_size, "input_size", minimum=1)
+        n = check_int(input_size, "input_size", minimum=1)
         for _ in range(2):
             n = shapes.pool_output_size(shapes.conv_output_size(n, 5), 2, allow_remainder=True)
         self.features = nn.Sequential(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import check_classes_channels
+from .._args import check_classes_channels
 
 __all__ = ["ConvBNReLU", "DepthwiseSeparable", "MobileNetV1", "mobilenet_v1"]
 

@@ -2,7 +2,7 @@
 
 No download can supply ImageNet weights on an offline machine, so the course's
 transfer-learning chapter uses a small residual network pretrained by
-:mod:`cnnlab.models.pretrain` on a source task the package generates. The
+:mod:`cnnlab.pretrain` on a source task the package generates. The
 weights live in ``cnnlab/weights/<name>.safetensors``; the file's metadata
 says how they were made (architecture, source task, classes, seed, epochs,
 test accuracy, time), so the test suite can regenerate the source test set
@@ -52,7 +52,7 @@ def weights_path(name: str) -> Path:
     if not path.exists():
         available = list_pretrained()
         raise ValueError(f"no pretrained weights named {name!r}; available: {available or 'none'} "
-                         f"(in {WEIGHTS_DIR}; `python -m cnnlab.models.pretrain` makes them)")
+                         f"(in {WEIGHTS_DIR}; `python -m cnnlab.pretrain` makes them)")
     return path
 
 
@@ -82,7 +82,7 @@ def pretrained(name: str = "resnet20-letters", num_classes: int | None = None) -
     state = load_file(str(weights_path(name)))
     model.load_state_dict(state)
     if num_classes is not None and num_classes != info["arch_kwargs"].get("num_classes"):
-        from ..shapes import check_int
+        from .._args import check_int
         num_classes = check_int(num_classes, "num_classes", minimum=1)
         if not isinstance(getattr(model, "fc", None), nn.Linear):
             raise ValueError(f"{info['architecture']} has no final linear layer 'fc' to replace")

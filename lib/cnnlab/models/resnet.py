@@ -24,7 +24,7 @@ from typing import Sequence, Type, Union
 import torch
 from torch import nn
 
-from ._utils import check_classes_channels
+from .._args import check_classes_channels
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "conv3x3", "conv1x1", "resnet18", "resnet34", "resnet50",
            "resnet101", "resnet152", "resnext50_32x4d"]

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ._utils import check_classes_channels
+from .._args import check_classes_channels
 
 __all__ = ["VGG", "CONFIGS", "make_layers", "vgg11", "vgg13", "vgg16", "vgg19"]
 

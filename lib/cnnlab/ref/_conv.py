@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import shapes
 from .._errors import ShapeError, fmt_shape
 from . import _kernels as kern
-from ._checks import as_array, batched, check_grad_shape, compute_dtype, contiguous
-from .._args import check_fold_windows, fold_arguments
+from .._args import (as_array, batched, check_fold_windows, check_grad_shape, compute_dtype, contiguous,
+                     fold_arguments, ntuple)
 from ._geometry import ConvGeometry, conv_geometry
 
 # Images per BLAS call are chosen so that the im2col matrix of a chunk stays
@@ -220,7 +219,7 @@ def conv1d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _unfold_geometry(x_shape, kernel_size, stride, padding, dilation):
-    KH, KW = shapes.ntuple(kernel_size, 2, "kernel_size", minimum=1)
+    KH, KW = ntuple(kernel_size, 2, "kernel_size", minimum=1)
     return conv_geometry(x_shape, (1, x_shape[1], KH, KW), stride, padding, dilation, 1)
 
 

@@ -793,3 +793,83 @@ def lrn_bwd(dy, x, den, size, alpha, beta, dx):
         o = dx[n, i]
         for m in range(M):
             o[m] = gi[m] * di[m] ** (-beta) - 2.0 * alpha * beta / size * xi[m] * acc[m]
+
+
+# --------------------------------------------------------------------------
+# batch normalisation (statistics per channel over the batch and all positions)
+# --------------------------------------------------------------------------
+
+@kernel
+def bn_stats(x, mean, var):
+    """Mean and biased variance of each channel of x (N, C, M), two passes in float64."""
+    N, C, M = x.shape
+    for c in prange(C):
+        s = 0.0
+        for n in range(N):
+            row = x[n, c]
+            for m in range(M):
+                s += row[m]
+        mu = s / (N * M)
+        q = 0.0
+        for n in range(N):
+            row = x[n, c]
+            for m in range(M):
+                d = row[m] - mu
+                q += d * d
+        mean[c] = mu
+        var[c] = q / (N * M)
+
+
+@kernel
+def bn_forward(x, mean, scale, shift, out):
+    """out[n, c] = (x[n, c] - mean[c]) * scale[c] + shift[c]  (scale = weight / sqrt(var + eps))."""
+    N, C, M = x.shape
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        mu = mean[c]
+        a = scale[c]
+        b = shift[c]
+        xi = x[n, c]
+        o = out[n, c]
+        for m in range(M):
+            o[m] = (xi[m] - mu) * a + b
+
+
+@kernel
+def bn_grad_sums(dy, x, mean, inv_std, sum_dy, sum_dy_xhat):
+    """Per channel: sum of dy (the bias gradient) and of dy * xhat (the weight gradient),
+    xhat = (x - mean) * inv_std."""
+    N, C, M = x.shape
+    for c in prange(C):
+        mu = mean[c]
+        s = 0.0
+        q = 0.0
+        for n in range(N):
+            g = dy[n, c]
+            row = x[n, c]
+            for m in range(M):
+                s += g[m]
+                q += g[m] * (row[m] - mu)
+        sum_dy[c] = s
+        sum_dy_xhat[c] = q * inv_std[c]
+
+
+@kernel
+def bn_backward_input(dy, x, mean, inv_std, scale, a, b, dx):
+    """dx[n, c] = scale[c] * (dy - a[c] - xhat * b[c]) with xhat = (x - mean) * inv_std:
+    a = mean of dy and b = mean of dy * xhat in training mode, a = b = 0 in evaluation mode."""
+    N, C, M = x.shape
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        mu = mean[c]
+        k = inv_std[c]
+        s = scale[c]
+        ac = a[c]
+        bc = b[c]
+        g = dy[n, c]
+        row = x[n, c]
+        o = dx[n, c]
+        for m in range(M):
+            o[m] = s * (g[m] - ac - (row[m] - mu) * k * bc)

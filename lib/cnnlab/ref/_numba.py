@@ -28,7 +28,8 @@ import numba
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
-#: decorator every kernel uses (see DEVELOPERS.md: parallel, cached, exact math)
+#: decorator every kernel uses: parallel over the outer loop, compiled once and cached on disk,
+#: exact floating-point math (no fastmath: the reference must agree with torch to many digits)
 kernel = numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
 #: the same for small helpers that are not worth a thread pool
 serial = numba.njit(parallel=False, cache=True, fastmath=False, nogil=True)

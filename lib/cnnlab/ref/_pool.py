@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._args import (adaptive_output_size, avg_pool_window_sizes, divisor_override_value,
+from .._args import (as_array, batched, check_grad_shape, compute_dtype, contiguous, adaptive_output_size, avg_pool_window_sizes, divisor_override_value,
                      pool_arguments)
 from .._errors import ShapeError, fmt_shape
 from . import _kernels as kern
-from ._checks import as_array, batched, check_grad_shape, compute_dtype, contiguous
 from ._geometry import valid_range
 
 

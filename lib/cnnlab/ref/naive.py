@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes
+from .._args import ntuple
 
 
 def _pad(x, p):
@@ -23,9 +24,9 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     w = np.asarray(w, dtype=np.float64)
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
-    sh, sw = shapes.ntuple(stride, 2, "stride", minimum=1)
-    ph, pw = shapes.ntuple(padding, 2, "padding", minimum=0)
-    dh, dw = shapes.ntuple(dilation, 2, "dilation", minimum=1)
+    sh, sw = ntuple(stride, 2, "stride", minimum=1)
+    ph, pw = ntuple(padding, 2, "padding", minimum=0)
+    dh, dw = ntuple(dilation, 2, "dilation", minimum=1)
     OH = shapes.conv_output_size(H, R, sh, ph, dh, allow_remainder=True)
     OW = shapes.conv_output_size(W, S, sw, pw, dw, allow_remainder=True)
     xp = _pad(x, (ph, pw))
@@ -58,9 +59,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 def _pool(x, kernel_size, stride, padding, reduce, fill):
     x = np.asarray(x, dtype=np.float64)
     N, C, H, W = x.shape
-    kh, kw = shapes.ntuple(kernel_size, 2, "kernel_size", minimum=1)
-    sh, sw = (kh, kw) if stride is None else shapes.ntuple(stride, 2, "stride", minimum=1)
-    ph, pw = shapes.ntuple(padding, 2, "padding", minimum=0)
+    kh, kw = ntuple(kernel_size, 2, "kernel_size", minimum=1)
+    sh, sw = (kh, kw) if stride is None else ntuple(stride, 2, "stride", minimum=1)
+    ph, pw = ntuple(padding, 2, "padding", minimum=0)
     OH = shapes.pool_output_size(H, kh, sh, ph, allow_remainder=True)
     OW = shapes.pool_output_size(W, kw, sw, pw, allow_remainder=True)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)

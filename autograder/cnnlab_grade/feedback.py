@@ -1,0 +1,169 @@
+"""Feedback pages: HTML that shows scores and diagnostics and leaks no hidden test.
+
+nbgrader's ``generate_feedback`` copies the autograded notebook, hidden tests
+and their tracebacks included.  Here the feedback notebook is built from the
+autograded one by
+
+1. nbgrader's ``ClearHiddenTests`` (the hidden regions leave the sources);
+2. dropping every output (an output can carry whatever the student's code
+   captured while the hidden tests ran) and giving each test cell one plain
+   text result instead: its score and a diagnostic in plain words, where an
+   error raised on a hidden line is named but not quoted;
+3. redacting any hidden-test line from those texts (they contain pieces of
+   exception messages, which the student's code controls);
+
+and rendered with nbgrader's own feedback template, so scores per test cell
+and the total look as TAs know them.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+import re
+
+import nbformat
+from jinja2 import pass_context
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests
+from traitlets.config import Config
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CELL_LINE = re.compile(r"(?:Cell In\s*\[\s*\d*\s*\]|Input In\s*\[\s*\d*\s*\]|<ipython-input-[^>]*>)"
+                        r"(?:,\s*line\s*|.*?\n\s*-*>\s*)(\d+)")
+
+
+def hidden_line_numbers(source: str) -> set[int]:
+    """1-based line numbers inside ``### BEGIN/END HIDDEN TESTS`` regions (markers included)."""
+    out, inside = set(), False
+    for n, line in enumerate(source.splitlines(), 1):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        if inside:
+            out.add(n)
+        if "END HIDDEN TESTS" in line:
+            inside = False
+    return out
+
+
+def redact(text: str, hidden_lines: list[str], limit: int = 400) -> str:
+    for line in hidden_lines:
+        if line and line in text:
+            text = text.replace(line, "[hidden test]")
+    text = _ANSI.sub("", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failure_reason(cell, hidden_lines: list[str]) -> str | None:
+    """Why a test cell failed, in plain words, or None if it did not."""
+    hidden = hidden_line_numbers(cell.source)
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            ename, evalue = out.get("ename", "Error"), out.get("evalue", "")
+            if ename == "CellTimeoutError":
+                return "the test ran longer than the time limit and was interrupted"
+            if ename in ("NotRun", "DeadKernelError", "RefereeCheckFailed"):
+                return redact(evalue, hidden_lines)
+            tb = _ANSI.sub("", "\n".join(out.get("traceback", [])))
+            m = _CELL_LINE.search(tb)
+            line = int(m.group(1)) if m else None
+            if line is None or line in hidden:
+                return f"a hidden test failed ({ename})"
+            msg = f"{ename}: {evalue}" if evalue else ename
+            return redact(f"line {line} of the test: {msg}", hidden_lines, 1000)
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            first = next((ln for ln in out.get("text", "").splitlines() if ln.strip()), "")
+            return redact("the test wrote to stderr, which nbgrader counts as a failure: " + first, hidden_lines)
+    return None
+
+
+_EXPORTER = None
+
+
+def _cached(fn, takes_context: bool):
+    """Markdown and code of the instructor's cells are the same for every
+    student: render each text once per worker."""
+    cache: dict = {}
+
+    if takes_context:
+        @pass_context
+        def filt(context, source, *a, **k):
+            key = (source, context.get("cell", {}).get("cell_type"), bool(context.get("cell", {}).get("attachments")))
+            if key[2]:
+                return fn(context, source, *a, **k)
+            if key not in cache:
+                cache[key] = fn(context, source, *a, **k)
+            return cache[key]
+    else:
+        def filt(source, *a, **k):
+            key = (source, repr(a), repr(sorted(k.items(), key=str)))
+            if key not in cache:
+                cache[key] = fn(source, *a, **k)
+            return cache[key]
+    return filt
+
+
+def _exporter() -> HTMLExporter:
+    """nbgrader's feedback template on nbconvert's HTML exporter (as
+    ``generate_feedback`` sets it up), with cached filters."""
+    global _EXPORTER
+    if _EXPORTER is None:
+        import nbgrader
+
+        base = os.path.dirname(nbgrader.__file__)
+        c = Config()
+        c.HTMLExporter.template_name = "feedback"
+        c.HTMLExporter.extra_template_basedirs = [os.path.join(base, "server_extensions", "formgrader", "templates")]
+        c.HTMLExporter.extra_template_paths = [os.path.join(
+            base, "server_extensions", "formgrader", "static", "node_modules", "bootstrap", "dist", "css")]
+        exp = HTMLExporter(config=c)
+        exp.register_preprocessor(CSSHTMLHeaderPreprocessor(), enabled=True)
+        exp.register_filter("markdown2html", _cached(exp.markdown2html, True))
+        exp.register_filter("highlight_code", _cached(Highlight2HTML(pygments_lexer="ipython3", parent=exp), False))
+        _EXPORTER = exp
+    return _EXPORTER
+
+
+def feedback_notebook(graded, questions: dict, notes: list[str], hidden_lines: list[str]):
+    """The notebook the student sees.  ``questions``: grade_id -> dict with
+    ``score``, ``max`` and ``reason`` (plain words, may be None)."""
+    nb = copy.deepcopy(graded)
+    nb, _ = ClearHiddenTests().preprocess(nb, {})
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        if gid in questions and meta.get("grade"):
+            q = questions[gid]
+            meta["score"], meta["points"] = q["score"], q["max"]
+            if cell.cell_type == "code" and not meta.get("solution"):
+                mark = "passed" if q["score"] >= q["max"] else ("partly passed" if q["score"] > 0 else "failed")
+                text = f"{mark}: {q['score']:g} / {q['max']:g}"
+                if q.get("reason"):
+                    text += "\n" + redact(q["reason"], hidden_lines, 1000)
+                if q.get("diagnosis"):
+                    text += "\nhint: " + redact(q["diagnosis"], hidden_lines, 600)
+                cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": text})]
+    if notes:
+        body = "\n".join("- " + html.escape(redact(n, hidden_lines, 600)).replace("`", "'") for n in notes)
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell("**Grading notes**\n\n" + body))
+    return nb
+
+
+def render(nb, *, notebook: str, score: float, max_score: float, late_penalty: float = 0.0) -> str:
+    resources = {"nbgrader": {"notebook": notebook, "score": score - late_penalty, "max_score": max_score,
+                              "late_penalty": late_penalty}}
+    exp = _exporter()
+    exp.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata={}, parent=exp, resources={}))
+    # HTMLExporter.from_notebook_node would re-parse the page with BeautifulSoup to add alt texts and
+    # tab stops to outputs (two thirds of the time here); the feedback has no images and no outputs
+    # but our plain-text results, so the template's HTML is used as it is.
+    body, _ = TemplateExporter.from_notebook_node(exp, nb, resources=resources)
+    return body

@@ -1,0 +1,89 @@
+"""Grading one submission: a declared list of stages.
+
+The way nbgrader's converters declare their preprocessors, the grader
+declares its stages (:mod:`cnnlab_grade.stages`, one small module each):
+
+    collect -> prepare -> run -> referee -> score -> scan -> feedback    (in a grading worker: STAGES)
+    -> export                                                            (in the coordinating process: EXPORT)
+
+:func:`grade_submission` runs :data:`STAGES` on one job in a worker process
+(a local pool's or a Dask worker's).  It touches neither the gradebook nor
+the course directory: everything it needs travels in the
+:class:`~cnnlab_grade.records.Job` and the assignment's
+:class:`~cnnlab_grade.records.Bundle`, and everything it produces comes back
+in the result dict, which :data:`EXPORT` records in the coordinating process.
+A job never raises for a student's fault; it raises only when grading itself
+is broken (:class:`~cnnlab_grade.records.GradingBroken`), and then nothing
+is recorded for the student.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from time import monotonic
+
+from .records import Bundle, Job, Submission
+from .referee import Referee
+from .sandbox import Sandbox, uid_slot
+from .stages.collect import Collect
+from .stages.export import Export
+from .stages.feedback import WriteFeedback
+from .stages.prepare import Prepare
+from .stages.referee import AskReferee, referee_for
+from .stages.run import RunInSandbox
+from .stages.scan import Scan
+from .stages.score import Score
+from .warm import check_referee, ensure_warm, sandbox_for
+
+#: the stages of one submission in a grading worker, in order
+STAGES = [Collect, Prepare, RunInSandbox, AskReferee, Score, Scan, WriteFeedback]
+#: the stage that records a graded submission, in the coordinating process
+EXPORT = Export
+
+
+@dataclass
+class Context:
+    """What the stages of one job share, besides the submission itself."""
+
+    sandbox: Sandbox          # the sandbox of the bundle's students
+    uid: int                  # this worker's sandbox uid
+    warm: dict                # the warm caches: {relative dir in the home: host dir}
+    tmp: Path                 # a scratch folder of this job (removed afterwards)
+    referee: Referee | None   # this worker's referee for the bundle, if it has a spec
+
+
+# ---------------------------------------------------------------------------
+# per-worker state: a uid slot for the worker's lifetime
+
+_UID = None
+_UID_HOLD: list = []
+
+
+def _worker_uid() -> int:
+    """This process's sandbox uid, reserved until it exits."""
+    global _UID
+    if _UID is None:
+        slot = uid_slot()
+        _UID = slot.__enter__()  # released when the process exits (the lock file closes)
+        _UID_HOLD.append(slot)
+    return _UID
+
+
+def grade_submission(job: Job, bundle: Bundle) -> dict:
+    """Grade one student's submission of one assignment (see the module doc)."""
+    t0 = monotonic()
+    warm = ensure_warm(bundle)
+    referee = referee_for(bundle)
+    check_referee(bundle, warm, referee)  # once per process (done by the coordinator when it can)
+    sub = Submission(job, bundle)
+    with tempfile.TemporaryDirectory(prefix="cnnlab-grade-job-") as tmp:
+        os.chmod(tmp, 0o755)
+        ctx = Context(sandbox_for(bundle), _worker_uid(), warm, Path(tmp), referee)
+        for stage in (cls() for cls in STAGES):
+            t = monotonic()
+            stage.run(sub, ctx)
+            sub.timings[stage.name] = round(monotonic() - t, 3)
+    return sub.result(monotonic() - t0)

@@ -1,0 +1,216 @@
+"""Run untrusted student code under bubblewrap.
+
+The sandbox is an *allow list*: the student's process sees a fresh root with
+only the operating system (``/usr``, ``/etc``...), the Python installation
+and the ``cnnlab`` package bound read-only, a private scratch directory as its
+home (``/home/student``, read-write) and a small ``/tmp``.  The course
+(``source/``, the gradebook, other students' submissions, the TA's export) is
+simply not there.  There is no network (``--unshare-net``; the kernel talks
+to the grader over Unix sockets in a directory bound for it), a private PID
+namespace that dies with the grader, and resource limits on memory, processes,
+file size and CPU time (``prlimit``).
+
+Run as root (as CI does), the process also drops to an unprivileged user id
+with no capabilities (``setpriv``): one id per concurrent sandbox slot, so that
+the process limit of one student's fork bomb is not shared with another
+student graded at the same time.  Run as an ordinary user, bubblewrap's user
+namespace gives the same mount isolation under the TA's own id.
+
+The reason behind each option is written down in ``autograder/README.md``
+("The sandbox, option by option").
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..records import Limits
+from .uids import is_root, own_process_count
+
+#: where the student's scratch directory appears inside the sandbox
+HOME = "/home/student"
+#: the bubblewrap executable (``CNNLAB_GRADE_BWRAP`` overrides it, e.g. for a build of one's own)
+BWRAP = os.environ.get("CNNLAB_GRADE_BWRAP", "bwrap")
+
+
+def _under(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def _minimal(paths) -> list[Path]:
+    """Existing absolute paths with those inside another one removed, shortest first."""
+    out: list[Path] = []
+    for p in sorted({Path(os.path.realpath(p)) for p in paths if p and os.path.exists(p)},
+                    key=lambda q: (len(q.parts), str(q))):
+        if not any(_under(p, q) for q in out):
+            out.append(p)
+    return out
+
+
+def package_root() -> Path:
+    """The directory that holds the ``cnnlab`` package the grader itself uses."""
+    import cnnlab
+
+    return Path(cnnlab.__file__).resolve().parent.parent
+
+
+def runtime_paths(extra=()) -> list[Path]:
+    """What a sandboxed Python needs read-only: the interpreter, its
+    environment and the ``cnnlab`` package (nothing of the course)."""
+    import site
+
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                  Path(os.path.realpath(sys.executable)).parent.parent, package_root()]
+    candidates += [p for p in site.getsitepackages() if os.path.isdir(p)]
+    candidates += list(extra)
+    return _minimal(candidates)
+
+
+SYSTEM_RO = ["/usr", "/etc", "/sys", "/opt/conda"]
+SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
+
+
+@dataclass
+class Sandbox:
+    """Builds the command line that runs a program in the sandbox.
+
+    ``hidden`` are paths (course, gradebook, submissions, grading state)
+    that must stay invisible even if they lie inside a path the sandbox
+    needs; ``extra_ro`` are further read-only paths (``--expose``).
+    ``unsafe=True`` runs without bubblewrap (limits only): never for real
+    submissions unless the TA said ``--unsafe``.
+    """
+
+    limits: Limits = field(default_factory=Limits)
+    hidden: tuple = ()
+    extra_ro: tuple = ()
+    unsafe: bool = False
+
+    @functools.cached_property
+    def ro_paths(self) -> list[Path]:
+        return runtime_paths(self.extra_ro)
+
+    def home_inside(self, home: Path) -> str:
+        return str(home) if self.unsafe else HOME
+
+    def environment(self, home: Path, extra: dict | None = None) -> dict[str, str]:
+        h = self.home_inside(home)
+        venv_bin = str(Path(sys.executable).parent)
+        env = {
+            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": h, "USER": "student", "LOGNAME": "student",
+            "TMPDIR": "/tmp" if not self.unsafe else str(Path(home) / ".tmp"),
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONPATH": str(package_root()),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "NUMBA_CACHE_DIR": f"{h}/.cache/numba",
+            "MPLCONFIGDIR": f"{h}/.config/matplotlib",
+            # one thread per student: the grader runs students in parallel instead
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "NUMBA_NUM_THREADS": "1", "NUMEXPR_MAX_THREADS": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
+        env.update(extra or {})
+        return env
+
+    def _prlimit(self) -> list[str]:
+        if not shutil.which("prlimit"):
+            return []
+        lim = self.limits
+        # RLIMIT_NPROC counts every process of the real uid: as root the
+        # sandbox has a uid of its own; as an ordinary user it shares the TA's
+        nproc = lim.processes if is_root() else own_process_count() + lim.processes
+        return ["prlimit", f"--as={lim.memory}", f"--fsize={lim.file_size}", "--core=0",
+                f"--cpu={lim.cpu_seconds}", "--nofile=1024", f"--nproc={nproc}", "--"]
+
+    def _mounts(self, binds) -> list[str]:
+        """bwrap's mount arguments: a fresh /dev, /proc, /tmp; the operating
+        system and the Python environment read-only; ``binds``: (host path,
+        sandbox path, writable) on top; the secrets hidden wherever they fall."""
+        args: list[str] = []
+        bound: list[Path] = []
+        made: set[str] = set()
+
+        def ancestors(p: Path):
+            for a in reversed(p.parents):
+                if str(a) == "/" or str(a) in made or any(_under(a, b) for b in bound):
+                    continue
+                made.add(str(a))
+                args.extend(["--perms", "0755", "--dir", str(a)])
+
+        # fresh /tmp and /dev first: what is bound below may live under /tmp
+        args += ["--dev", "/dev", "--proc", "/proc",
+                 "--size", str(self.limits.tmp_size), "--perms", "1777", "--tmpfs", "/tmp",
+                 "--size", str(self.limits.tmp_size), "--perms", "1777", "--tmpfs", "/dev/shm"]
+        made.update({"/tmp", "/dev", "/proc"})
+        for link in SYSTEM_LINKS:
+            if os.path.islink(link):
+                args.extend(["--symlink", os.readlink(link), link])
+            elif os.path.isdir(link):
+                args.extend(["--ro-bind", link, link])
+        for p in _minimal([*SYSTEM_RO, *self.ro_paths]):
+            if any(_under(p, b) for b in bound):
+                continue
+            ancestors(p)
+            args.extend(["--ro-bind", str(p), str(p)])
+            bound.append(p)
+        # hidden paths that happen to lie inside something bound above stay hidden
+        for s in self.hidden:
+            s = Path(os.path.realpath(s))
+            if any(_under(s, b) for b in bound) and os.path.exists(s):
+                args.extend(["--tmpfs", str(s)] if s.is_dir() else ["--ro-bind", "/dev/null", str(s)])
+        for host, inside, writable in binds:
+            inside = Path(inside)
+            ancestors(inside)
+            if host is None:
+                args.extend(["--perms", "0755", "--dir", str(inside)])
+            else:
+                args.extend(["--bind" if writable else "--ro-bind", str(host), str(inside)])
+            made.add(str(inside))
+        args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                 "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv"]
+        return args
+
+    def command(self, cmd: list[str], home: Path, *, uid: int | None = None, rw=(),
+                env: dict | None = None) -> list[str]:
+        """The argv that runs ``cmd`` in the sandbox with ``home`` (a host
+        directory) as its home and working directory; ``rw`` are host paths
+        bound read-write at the same place (the kernel's socket directory)."""
+        home = Path(home)
+        environment = self.environment(home, env)
+        if self.unsafe:
+            return ["env", "-i", *[f"{k}={v}" for k, v in environment.items()], *self._prlimit(), *cmd]
+        args = [BWRAP, *self._mounts([(home, HOME, True), *((p, p, True) for p in rw)])]
+        for k, v in environment.items():
+            args.extend(["--setenv", k, v])
+        args += ["--chdir", HOME]
+        if is_root():
+            if uid is None:
+                raise ValueError("uid: running as root, the sandbox needs an unprivileged uid (use uid_slot())")
+            args += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                     "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all"]
+        else:
+            args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--"]
+        return args + self._prlimit() + list(cmd)
+
+    def zygote_command(self, cmd: list[str], *, stage: Path, runtime: Path, warm: Path | None) -> list[str]:
+        """The argv of a kernel zygote (:mod:`.zygote`): the same sandbox, but
+        run as root inside it (it isolates each kernel it forks further and
+        drops to the student's uid there); the student's files arrive through
+        ``stage`` (read-only), the kernels' sockets live in ``runtime``."""
+        if not is_root():
+            from .availability import SandboxUnavailable
+
+            raise SandboxUnavailable("the kernel zygote needs root; use a sandbox per kernel instead")
+        binds = [(None, HOME, False), (stage, "/run/cnnlab/stage", False), (runtime, runtime, True)]
+        if warm is not None and Path(warm).is_dir():
+            binds.append((warm, "/run/cnnlab/warm", False))
+        args = [BWRAP, *self._mounts(binds)]
+        for k, v in self.environment(Path(HOME)).items():
+            args.extend(["--setenv", k, v])
+        return args + ["--chdir", "/", "--", *cmd]
