@@ -86,7 +86,7 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
         res = collect_mod.collect(cfg, a, notebooks, submissions, single=len(todo) == 1, regex=opts.regex,
                                   log=quiet, elsewhere=others)
         outcome.unmatched[a] = res["unmatched"]
-        new, done = gather_jobs(gdir, a, bundle, opts)
+        new, done = gather_jobs(gdir, a, bundle, opts, res["refused"])
         if not new and not done:
             echo(f"{a}: no submissions found in {submissions}")
             continue

@@ -234,6 +234,39 @@ def test_without_the_sandbox_grading_refuses_unless_unsafe(tmp_path):
     assert (rows["ann"]["test_double"], rows["ben"]["test_double"]) == ("2", "0")
 
 
+def test_links_in_an_export_are_never_followed_and_every_student_keeps_a_row(tmp_path):
+    """A link beside a notebook (to the instructor's source) and a notebook that is itself a link,
+    in a folder export and in a zip (link members): none is read; each is flagged by name, and the
+    student whose only file was a link still gets a row with 0 points."""
+    course = toy.make_course(tmp_path / "course")
+    source = next((course / "source").rglob("*.ipynb"))
+    folder = tmp_path / "export"
+    (folder / "ann").mkdir(parents=True)
+    (folder / "carl").mkdir()
+    nbformat.write(toy.submission(WRONG), folder / "ann" / "toy.ipynb")
+    os.symlink(source, folder / "ann" / "solution.ipynb")
+    os.symlink(source, folder / "carl" / "toy.ipynb")
+    zipped = tmp_path / "export.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("export/ann/toy.ipynb", nbformat.writes(toy.submission(WRONG)))
+        for name in ("export/ann/solution.ipynb", "export/carl/toy.ipynb"):
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777) << 16      # a symbolic link member
+            zf.writestr(info, str(source))
+    for export in (folder, zipped):
+        out = tmp_path / f"g-{export.suffix or 'folder'}"
+        res = _cli(str(export), "toy", "--course", str(course), "-o", str(out), "--quiet", "--cell-timeout", "20")
+        assert res.returncode == 0, res.stdout + res.stderr
+        rows = {r["student_id"]: r for r in csv.DictReader(open(out / "export" / "toy" / "grades.csv"))}
+        assert set(rows) == {"ann", "carl"}, rows
+        assert rows["ann"]["total"] == "0" and rows["ann"]["flags"] == "refused-file"
+        assert rows["carl"]["total"] == "0" and set(rows["carl"]["flags"].split(";")) == {"empty", "refused-file"}
+        result = json.loads((out / ".cnnlab-grade" / "results" / "toy" / "carl.json").read_text())
+        assert "toy.ipynb" in json.dumps(result) and "link" in json.dumps(result)
+        submitted = out / "submitted"
+        assert not [p for p in submitted.rglob("*") if p.is_symlink() or p.name == "solution.ipynb"]
+
+
 def test_a_zip_export_grades_like_the_folder(tmp_path):
     """An LMS zip (with its own top folder and a timestamps.csv), late flags and a renamed file."""
     course = toy.make_course(tmp_path / "course")

@@ -31,6 +31,7 @@ import argparse
 import copy
 import csv
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ import nbformat
 from cnnlab.checks.questions import questions
 
 from .cheats import (ALWAYS_EQUAL, AST_TRANSFORMER, CUSTOM_EXC, FAKE_CHECKS, INPUT_TRANSFORMER, PATCH_NUMPY,
-                     READ_SOURCE, WRITE_FILES, WRITE_GRADEBOOK, ZEROS_CONV)
+                     READ_LINKED, READ_SOURCE, WRITE_FILES, WRITE_GRADEBOOK, ZEROS_CONV)
 from .mistakes import PS1
 from .notebooks import ROOT, nbg, submission
 
@@ -58,6 +59,7 @@ class Sample:
     flags: tuple = ()                # flag kinds the grader must raise (exactly these)
     name: str = "ps1.ipynb"          # file name as submitted
     files: dict = field(default_factory=dict)  # other files beside the notebook
+    links: dict = field(default_factory=dict)  # symbolic links beside the notebook: name -> target
     timestamp: str = ON_TIME
     flat: bool = False               # <student>_ps1.ipynb at the top instead of <student>/ps1.ipynb
 
@@ -161,6 +163,9 @@ def samples() -> list[Sample]:
     out += [
         Sample("cheat-read-source", "executes the solution cells of source/ps1 found through ../../..",
                blank_except("output_size", READ_SOURCE), fails=_all(), flags=("suspicious-code",)),
+        Sample("cheat-symlinks", "runs the code of two links uploaded beside it: to source/ps1 and to a classmate's",
+               blank_except("output_size", READ_LINKED), fails=_all(), flags=("refused-file",),
+               links={"solution.ipynb": "../../../../source/ps1/ps1.ipynb", "friend.ipynb": "../correct/ps1.ipynb"}),
         Sample("cheat-write-gradebook", "sets extra credit in gradebook.db",
                blank_except("output_size", WRITE_GRADEBOOK), fails=_all(), flags=("suspicious-code",)),
         Sample("cheat-monkeypatch-ref", "a wrong im2col, and cnnlab.ref.im2col replaced by it",
@@ -256,6 +261,8 @@ def write(out: Path, items: list[Sample]) -> dict:
         for rel, data in s.files.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_bytes(data)
+        for rel, target in s.links.items():
+            os.symlink(target, folder / rel)
         stamps.append((s.student, s.timestamp))
         fails = sorted(set(s.fails), key=list(points).index)
         expected[s.student] = {"what": s.what, "score": total - sum(points[q] for q in fails), "max_score": total,
