@@ -34,7 +34,7 @@ from .assignment import generate, make_bundle
 from .course import Course
 from .gradedir import GradingDir
 from .jobs import gather_jobs
-from .pipeline import EXPORT
+from .pipeline import EXPORT, could_not_grade
 from .records import GradingBroken, Options, Outcome
 from .sandbox import require_sandbox
 from .stages.referee import referee_for
@@ -122,6 +122,8 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
                     bar.write(f"{job.assignment:<6} {job.student:<18}  ERROR: {reason[0][:200]}")
                 if isinstance(result, GradingBroken):
                     raise result
+                result = could_not_grade(job, bundles[job.assignment], " ".join(reason)[:300])
+                export.record(result, bundles[job.assignment])
             else:
                 export.record(result, bundles[job.assignment])
                 outcome.graded.setdefault(job.assignment, []).append(job.student)

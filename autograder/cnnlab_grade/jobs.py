@@ -2,7 +2,8 @@
 
 A student counts as graded when their result file matches both the
 submission (its files and time) and the grading settings (the bundle's
-fingerprint); ``--force`` grades everyone again.
+fingerprint), and they were not left ``could-not-grade``; ``--force``
+grades everyone again.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def gather_jobs(gdir: GradingDir, assignment: str, bundle: Bundle, opts: Options
         job = Job(assignment, student, files, timestamp, Job.hash_files(files, timestamp, why), refused=why)
         prev = gdir.load_result(assignment, student)
         if (not opts.force and prev and prev.get("input_hash") == job.input_hash
-                and prev.get("bundle") == bundle.fingerprint()):
+                and prev.get("bundle") == bundle.fingerprint()
+                and not any(f.get("flag") == "could-not-grade" for f in prev.get("flags", []))):
             done.append(student)
         else:
             jobs.append(job)

@@ -267,6 +267,59 @@ def test_links_in_an_export_are_never_followed_and_every_student_keeps_a_row(tmp
         assert not [p for p in submitted.rglob("*") if p.is_symlink() or p.name == "solution.ipynb"]
 
 
+FORGED_REPLY = """import os, struct, sys
+
+def double(x):
+    try:   # in the referee's worker, argv[2] is its reply pipe: a reply nested too deep to decode
+        nested = b"[" * 200000 + b"]" * 200000
+        os.write(int(sys.argv[2]), struct.pack(">I", len(nested)) + nested)
+    except (IndexError, ValueError, OSError):
+        pass
+    return 2 * x
+"""
+
+
+def test_a_submission_that_breaks_the_referee_or_its_grading_still_gets_a_row(tmp_path):
+    """A forged reply nested too deep to decode costs the question, not the student's row; and a
+    submission whose grading fails outright gets 0 points, `could-not-grade` with the reason,
+    and is tried again by the next run."""
+    from cnnlab_grade.assignment import make_bundle
+    from cnnlab_grade.course import Course
+    from cnnlab_grade.gradedir import GradingDir
+    from cnnlab_grade.jobs import gather_jobs
+    from cnnlab_grade.pipeline import EXPORT, could_not_grade
+    from cnnlab_grade.records import Job, Options
+
+    course = toy.make_course(tmp_path / "course")
+    export = tmp_path / "export"
+    for student, body in (("forger", FORGED_REPLY), ("ok", None)):
+        (export / student).mkdir(parents=True)
+        nbformat.write(toy.submission(body), export / student / "toy.ipynb")
+    out = tmp_path / "g"
+    res = _cli(str(export), "toy", "--course", str(course), "-o", str(out), "--quiet", "--cell-timeout", "20")
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = {r["student_id"]: r for r in csv.DictReader(open(out / "export" / "toy" / "grades.csv"))}
+    assert set(rows) == {"forger", "ok"} and rows["ok"]["total"] == "2"
+    assert rows["forger"]["total"] == "0"
+
+    gdir = GradingDir(out, Course.find(course))
+    opts = Options(limits={"cell_timeout": 20.0})     # as given on the command line above
+    bundle = make_bundle(gdir, "toy", opts)
+    files = {"toy.ipynb": (export / "ok" / "toy.ipynb").read_bytes()}
+    job = Job("toy", "ok", files, None, Job.hash_files(files, None))
+    result = could_not_grade(job, bundle, "the worker died")
+    assert result["score"] == 0 and [f["flag"] for f in result["flags"]] == ["could-not-grade"]
+    assert "the worker died" in result["flags"][0]["reason"]
+    assert all(q["score"] == 0 for q in result["notebooks"]["toy"]["questions"].values())
+    export_stage = EXPORT(gdir, Options(), {"toy": "none"})
+    export_stage.record(result, bundle)
+    export_stage.close()
+    graded = gdir.result_path("toy", "forger")   # graded under this bundle too
+    graded.write_text(json.dumps({**json.loads(graded.read_text()), "bundle": bundle.fingerprint()}))
+    todo, done = gather_jobs(gdir, "toy", bundle, opts)
+    assert [j.student for j in todo] == ["ok"] and done == ["forger"], "a could-not-grade student is graded again"
+
+
 def test_a_zip_export_grades_like_the_folder(tmp_path):
     """An LMS zip (with its own top folder and a timestamps.csv), late flags and a renamed file."""
     course = toy.make_course(tmp_path / "course")
