@@ -320,6 +320,35 @@ def test_a_submission_that_breaks_the_referee_or_its_grading_still_gets_a_row(tm
     assert [j.student for j in todo] == ["ok"] and done == ["forger"], "a could-not-grade student is graded again"
 
 
+NOISY = """import sys, warnings
+
+def double(x):
+    print("debug: doubling", x, file=sys.stderr)
+    warnings.warn("this is fine")
+    return 2 * np.asarray(x)
+"""
+
+
+def test_stderr_and_warnings_from_the_students_code_cost_nothing(tmp_path):
+    """nbgrader zeroes a test cell with stderr output; here the writer is the student's code,
+    and the test passed: full marks, no flag, the text kept in the graded notebook."""
+    course = toy.make_course(tmp_path / "course")
+    export = tmp_path / "export"
+    (export / "noisy").mkdir(parents=True)
+    (export / "wrong").mkdir()
+    nbformat.write(toy.submission(NOISY), export / "noisy" / "toy.ipynb")
+    nbformat.write(toy.submission("import sys\n" + WRONG.replace("return", "print('x', file=sys.stderr)\n    return")),
+                   export / "wrong" / "toy.ipynb")
+    out = tmp_path / "g"
+    res = _cli(str(export), "toy", "--course", str(course), "-o", str(out), "--quiet", "--cell-timeout", "20")
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = {r["student_id"]: r for r in csv.DictReader(open(out / "export" / "toy" / "grades.csv"))}
+    assert rows["noisy"]["total"] == "2" and rows["noisy"]["flags"] == "", rows["noisy"]
+    assert rows["wrong"]["total"] == "0", "a failing test still fails"
+    graded = (out / "autograded" / "noisy" / "toy" / "toy.ipynb").read_text()
+    assert "debug: doubling" in graded and "this is fine" in graded
+
+
 def test_a_zip_export_grades_like_the_folder(tmp_path):
     """An LMS zip (with its own top folder and a timestamps.csv), late flags and a renamed file."""
     course = toy.make_course(tmp_path / "course")
