@@ -157,6 +157,23 @@ def samples() -> list[Sample]:
         Sample("prefixed", "a flat <student>_ps1.ipynb file instead of a folder", solution(), flat=True),
     ]
 
+    # ---- honest but unusual: full marks, no flag
+    out += [
+        Sample("honest-stderr-warnings", "a debug line to stderr in output_size and a warning in conv2d_im2col",
+               solution(output_size=[("    span = n - f + 2 * padding\n",
+                                      "    import sys\n    print(f'output_size({n}, {f})', file=sys.stderr)\n"
+                                      "    span = n - f + 2 * padding\n")],
+                        conv2d_im2col=[("    N, C, H, W = x.shape\n",
+                                        "    import warnings\n    warnings.warn('conv2d_im2col: one big matrix')\n"
+                                        "    N, C, H, W = x.shape\n")])),
+        Sample("honest-docstring", "docstrings that name torch.nn.functional.conv2d and scipy.signal.correlate2d "
+                                   "to say they are not used",
+               solution(conv2d_im2col=[("    Returns y : (N, K, OH, OW), the same as conv2d_loop.\n",
+                                        "    Returns y : (N, K, OH, OW), the same as conv2d_loop.\n"
+                                        "    Not torch.nn.functional.conv2d, not scipy.signal.correlate2d: "
+                                        "plain NumPy.\n")])),
+    ]
+
     # ---- cheats: attempts to get points without the work (samples.cheats)
     im2col_first_image = ("xp[:, :, r:r + stride * OH:stride, s:s + stride * OW:stride]",
                           "xp[:1, :, r:r + stride * OH:stride, s:s + stride * OW:stride]")
