@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sys
 from pathlib import Path
 from time import monotonic
@@ -73,6 +74,7 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
                              f"known: {', '.join(known) or 'none'}")
     todo = assignments or known
     outcome = Outcome()
+    run_token = secrets.token_hex(8)   # the referee's inputs are drawn afresh in every run
     bundles, jobs = {}, []
     cfg = gdir.config()
     quiet = logging.getLogger("cnnlab_grade.nbgrader")
@@ -92,6 +94,7 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
             continue
         for job in new:
             job.notes = list(res["notes"].get(job.student, []))
+            job.run = run_token
         bundles[a] = bundle
         jobs += new
         outcome.skipped[a] = done

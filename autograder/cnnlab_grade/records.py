@@ -248,6 +248,7 @@ class Job:
     input_hash: str = ""
     notes: list = field(default_factory=list)  # from collecting (renamed files)
     refused: list = field(default_factory=list)  # "path: why" of each entry that was not read (intake)
+    run: str = ""                    # this run's random token: with the student, it picks the referee's inputs
 
     @staticmethod
     def hash_files(files: dict, timestamp, refused=()) -> str:

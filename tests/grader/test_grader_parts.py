@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 import toy_course as toy
@@ -61,6 +62,30 @@ def test_the_referee_judges_the_function_not_what_the_kernel_says(referee, tmp_p
     if reason:
         assert reason in verdict.reason
         assert "3.25" not in verdict.reason and "1234" not in verdict.reason  # no hidden values
+
+
+LEAKY = ("def double(x):\n    x = np.asarray(x)\n    if x.size > 1:\n"
+         "        raise ValueError('inputs: ' + ' '.join(str(int(v * 1000)) for v in x.ravel()))\n"
+         "    return 2 * x\n")
+
+
+def test_the_referees_inputs_are_drawn_per_student_and_run_and_never_echoed(referee, tmp_path):
+    """What the student's code says about the hidden inputs (an exception's message, its class's
+    name) never reaches the verdict; and the inputs differ between students and between runs."""
+    nb = toy.submission(LEAKY)
+    seeds = {}
+    with uid_slot() as uid:
+        for draw in ("ann:run1", "ann:run2", "ben:run1"):
+            verdict = referee.judge(nb, tmp_path / draw.replace(":", "-"), uid, draw=draw)["test_double"]
+            seeds[draw] = referee.input_seed("test_double")
+            assert verdict.passed < verdict.total and "ValueError" in verdict.reason, verdict
+            assert "inputs:" not in verdict.reason, verdict.reason
+            check = referee.spec.checks["test_double"]
+            for i in range(len(getattr(check, "cases", []))):
+                for v in referee.case(check, i).values():
+                    if isinstance(v, np.ndarray) and v.size > 1:
+                        assert str(int(v.ravel()[0] * 1000)) not in verdict.reason
+    assert len(set(seeds.values())) == 3, seeds
 
 
 def test_a_spec_error_names_the_entry():
