@@ -150,6 +150,8 @@ def samples() -> list[Sample]:
                files={"notes.txt": b"I could not finish, sorry.\n"}),
         Sample("duplicate-ids", "a test cell pasted twice", _duplicate_test(solution(), "q1a"),
                flags=("duplicate-ids",)),
+        Sample("edited-metadata", "q2a made worth 10 points and the read-only cells unlocked",
+               _edit_metadata(solution(), "q2a"), flags=("edited-metadata",)),
         Sample("missing-test", "a test cell deleted", _delete_test(solution(), "q6b"), flags=("missing-tests",)),
         Sample("renamed", "the notebook uploaded as 'PS1 (1).ipynb'", solution(), name="PS1 (1).ipynb",
                flags=("renamed",)),
@@ -242,6 +244,15 @@ def _duplicate_test(nb, grade_id):
 
 def _delete_test(nb, grade_id):
     nb.cells = [c for c in nb.cells if nbg(c).get("grade_id") != grade_id]
+    return nb
+
+
+def _edit_metadata(nb, grade_id):
+    """The test cell ``grade_id`` worth 10 points, and every read-only cell unlocked."""
+    nbg(_cell(nb, grade_id))["points"] = 10
+    for cell in nb.cells:
+        if nbg(cell).get("locked"):
+            nbg(cell)["locked"] = False
     return nb
 
 
