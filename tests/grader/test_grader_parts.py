@@ -53,6 +53,9 @@ WRONG = "def double(x):\n    return 3 * np.asarray(x)\n"
     ("def dbl(x):\n    return 2 * x\n", [], False, "not defined"),
     ("import cnnlab.ref as r  # a student comparing their work with the reference is fine\n\n"
      "def double(x):\n    return 2 * np.asarray(x)\n", [], True, None),
+    # what the code says about itself does not count, only what it calls
+    ('def double(x):\n    """Not cnnlab.ref, not scipy.signal.correlate2d: plain NumPy."""\n'
+     '    # scipy.signal would be overkill\n    return 2 * np.asarray(x)\n', [], True, None),
 ])
 def test_the_referee_judges_the_function_not_what_the_kernel_says(referee, tmp_path, body, extra, passed, reason):
     nb = toy.submission(body, extra)
@@ -94,6 +97,19 @@ def test_a_spec_error_names_the_entry():
                                                 "cases": [{"x": 3}]}}}, "a", {})
     with pytest.raises(SpecError, match="unknown keys"):
         RefereeSpec.from_toml({"chekcs": {}}, "a", {})
+
+
+def test_a_spec_names_its_policy_and_check_functions_that_take_a_guard():
+    with pytest.raises(SpecError, match="forbid = 'numpi' is not a policy"):
+        RefereeSpec.from_toml({"forbid": "numpi"}, "a", {})
+    assert RefereeSpec.from_toml({"forbid": "numpy"}, "a", {}).policy.forbids("scipy.signal.correlate2d")
+    assert RefereeSpec.from_toml({"forbid": ["cnnlab"]}, "a", {}).policy.modules == ("cnnlab",)
+    test = "check_x(f, [1])\n### BEGIN HIDDEN TESTS\ncheck_x(f, [2], seed=3)\n### END HIDDEN TESTS"
+    with pytest.raises(SpecError, match="'expect' has no `guard` argument"):
+        RefereeSpec.from_toml({"imports": ["from cnnlab.checks import expect"],
+                               "mirror": {"grade_ids": ["t"], "functions": ["expect"]}}, "a", {"t": test}, None, ["f"])
+    with pytest.raises(SpecError, match="'check_nothing' is not a name"):
+        RefereeSpec.from_toml({"mirror": {"grade_ids": ["t"], "functions": ["check_nothing"]}}, "a", {"t": test})
 
 
 def test_mirrored_calls_get_the_referees_seed_and_skip_what_needs_the_tests_variables():
