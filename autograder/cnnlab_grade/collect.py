@@ -34,6 +34,8 @@ from pathlib import Path
 from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Dict, List, Unicode
 
+from .intake import CnnlabExtractor, copy_export, refusal
+
 _COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|[-_ ]\d{1,2}|[-_ ]copy\d*|[-_ ]?v\d+)$", re.IGNORECASE)
 _TS = r"\d{8}T\d{6}Z?"
 _PREFIX = re.compile(rf"^(?P<student>[^_/]+?)_(?:(?P<timestamp>{_TS})_)?(?P<rest>.+)$")
@@ -68,6 +70,7 @@ class CnnlabCollector(FileNameCollectorPlugin):
         super().__init__(**kw)
         self.notes: dict[str, list[str]] = {}
         self.unmatched: list[str] = []
+        self.refused: dict[str, list[str]] = {}
         self._seen_notebooks: dict[str, list[str]] = {}
 
     def _note(self, student, text):
@@ -92,6 +95,32 @@ class CnnlabCollector(FileNameCollectorPlugin):
         return self._root
 
     def collect(self, submitted_file: str):
+        """nbgrader's question: whose file is this, and which file of the assignment? A file
+        that is not the submission's own regular file (see :mod:`cnnlab_grade.intake`) is
+        never taken; it is recorded, as refused, for the student it belongs to."""
+        why = refusal(submitted_file)
+        if not why:
+            return self._place(submitted_file)
+        rel = os.path.relpath(submitted_file, self._class_root())
+        owner = self._owner(submitted_file, rel)
+        if owner:
+            self.refused.setdefault(owner, []).append(f"{rel}: {why}")
+        else:
+            self.unmatched.append(f"{rel}: {why}; not read")
+        return None
+
+    def _owner(self, submitted_file: str, rel: str) -> str | None:
+        """Whose entry this is, from its path alone (the file itself is never read)."""
+        if self.named_regexp:
+            m = re.match(self.named_regexp, submitted_file)
+            return clean_student_id(m.group("student_id")) if m and m.groupdict().get("student_id") else None
+        parts = [p for p in rel.split(os.sep) if p not in ("", ".")]
+        if len(parts) > 1:
+            return clean_student_id(parts[0])
+        m = _PREFIX.match(os.path.splitext(parts[0])[0]) if parts else None
+        return clean_student_id(m["student"]) if m else None
+
+    def _place(self, submitted_file: str):
         if self.named_regexp:
             info = super().collect(submitted_file)
             if info and info.get("file_id", "").endswith(".ipynb"):
@@ -178,7 +207,7 @@ def stage_input(submissions: Path, archive: Path) -> None:
         shutil.rmtree(archive)
     archive.mkdir(parents=True)
     if submissions.is_dir():
-        shutil.copytree(submissions, archive, dirs_exist_ok=True)
+        copy_export(submissions, archive)
     elif zipfile.is_zipfile(submissions):
         shutil.copy(submissions, archive / submissions.name)
     else:
@@ -204,7 +233,7 @@ def timestamps_from(submissions: Path) -> dict:
 def collect(coursedir_config, assignment: str, notebooks: list[str], submissions: Path, *, single: bool,
             regex: str | None = None, log=None, elsewhere=()) -> dict:
     """Run nbgrader's zip_collect for one assignment.  Returns
-    ``{"notes": {student: [...]}, "unmatched": [...]}``."""
+    ``{"notes": {student: [...]}, "refused": {student: [...]}, "unmatched": [...]}``."""
     from nbgrader.apps import ZipCollectApp
     from traitlets.config import Config
 
@@ -216,6 +245,7 @@ def collect(coursedir_config, assignment: str, notebooks: list[str], submissions
     cfg.ZipCollectApp.force = True
     cfg.ExtractorPlugin.force = True
     cfg.ZipCollectApp.collector_plugin = CnnlabCollector
+    cfg.ZipCollectApp.extractor_plugin = CnnlabExtractor
     cfg.CourseDirectory.assignment_id = assignment
     cfg.CnnlabCollector.notebooks = list(notebooks)
     cfg.CnnlabCollector.root = str(extracted)
@@ -231,4 +261,4 @@ def collect(coursedir_config, assignment: str, notebooks: list[str], submissions
     app.initialize([])
     app.start()
     plugin = app.collector_plugin_inst
-    return {"notes": plugin.notes, "unmatched": plugin.unmatched}
+    return {"notes": plugin.notes, "refused": plugin.refused, "unmatched": plugin.unmatched}

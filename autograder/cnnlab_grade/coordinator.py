@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sys
 from pathlib import Path
 from time import monotonic
@@ -34,7 +35,7 @@ from .assignment import generate, make_bundle
 from .course import Course
 from .gradedir import GradingDir
 from .jobs import gather_jobs
-from .pipeline import EXPORT
+from .pipeline import EXPORT, could_not_grade
 from .records import GradingBroken, Options, Outcome
 from .sandbox import require_sandbox
 from .stages.referee import referee_for
@@ -73,6 +74,7 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
                              f"known: {', '.join(known) or 'none'}")
     todo = assignments or known
     outcome = Outcome()
+    run_token = secrets.token_hex(8)   # the referee's inputs are drawn afresh in every run
     bundles, jobs = {}, []
     cfg = gdir.config()
     quiet = logging.getLogger("cnnlab_grade.nbgrader")
@@ -86,12 +88,13 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
         res = collect_mod.collect(cfg, a, notebooks, submissions, single=len(todo) == 1, regex=opts.regex,
                                   log=quiet, elsewhere=others)
         outcome.unmatched[a] = res["unmatched"]
-        new, done = gather_jobs(gdir, a, bundle, opts)
+        new, done = gather_jobs(gdir, a, bundle, opts, res["refused"])
         if not new and not done:
             echo(f"{a}: no submissions found in {submissions}")
             continue
         for job in new:
             job.notes = list(res["notes"].get(job.student, []))
+            job.run = run_token
         bundles[a] = bundle
         jobs += new
         outcome.skipped[a] = done
@@ -122,6 +125,8 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
                     bar.write(f"{job.assignment:<6} {job.student:<18}  ERROR: {reason[0][:200]}")
                 if isinstance(result, GradingBroken):
                     raise result
+                result = could_not_grade(job, bundles[job.assignment], " ".join(reason)[:300])
+                export.record(result, bundles[job.assignment])
             else:
                 export.record(result, bundles[job.assignment])
                 outcome.graded.setdefault(job.assignment, []).append(job.student)

@@ -66,9 +66,11 @@ class GradingDir:
             atomic_write(path, text)
 
     def referee_secret(self) -> int:
-        """The referee's secret (its hidden inputs are drawn from it): made
-        once, kept with the grading state (which no sandbox can see), so
-        reruns judge alike."""
+        """The referee's secret: made once, kept with the grading state (which
+        no sandbox can see). The hidden inputs are drawn from it together
+        with the student and a token of the run, so they differ between
+        students and between runs, and none of them can be worked out from
+        the others."""
         path = self.state / "referee-secret"
         old = self.state / "referee-seed"   # its earlier name: keep the same secret
         if not path.exists() and old.exists():

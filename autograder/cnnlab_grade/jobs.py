@@ -2,39 +2,65 @@
 
 A student counts as graded when their result file matches both the
 submission (its files and time) and the grading settings (the bundle's
-fingerprint); ``--force`` grades everyone again.
+fingerprint), and they were not left ``could-not-grade``; ``--force``
+grades everyone again.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from .gradedir import GradingDir
+from .intake import inode_counts, refusal
 from .records import Bundle, Job, Options
 
 
-def gather_jobs(gdir: GradingDir, assignment: str, bundle: Bundle, opts: Options):
-    """(jobs to run, students already graded)."""
+def read_submission(adir: Path) -> tuple[dict, str | None, list[str]]:
+    """(files, timestamp, refused) of one student's folder in ``submitted/``: the regular
+    files only (:func:`cnnlab_grade.intake.refusal`); links are not followed."""
     from nbgrader.utils import parse_utc
 
+    files, timestamp, refused = {}, None, []
+    inside = inode_counts(adir)
+    for folder, dirs, names in os.walk(adir):
+        here = Path(folder)
+        for d in [d for d in dirs if (here / d).is_symlink()]:
+            dirs.remove(d)
+            names.append(d)
+        for name in sorted(names):
+            p = here / name
+            rel = p.relative_to(adir).as_posix()
+            why = refusal(p, inside)
+            if why:
+                refused.append(f"{rel}: {why}")
+            elif rel == "timestamp.txt":
+                text = p.read_text().strip()
+                timestamp = parse_utc(text).isoformat() if text else None
+            else:
+                files[rel] = p.read_bytes()
+    return dict(sorted(files.items())), timestamp, sorted(refused)
+
+
+def gather_jobs(gdir: GradingDir, assignment: str, bundle: Bundle, opts: Options, refused: dict | None = None):
+    """(jobs to run, students already graded). ``refused``: {student: ["path: why", ...]} of
+    the entries collecting did not take; a student with nothing else still gets a job (and a row)."""
     submitted = gdir.out / "submitted"
+    refused = refused or {}
+    students = {s.name for s in submitted.iterdir() if (s / assignment).is_dir()} if submitted.is_dir() else set()
     jobs, done = [], []
-    for sdir in sorted(submitted.iterdir()) if submitted.is_dir() else []:
-        adir = sdir / assignment
-        if not adir.is_dir() or (opts.students and sdir.name not in opts.students):
+    for student in sorted(students | set(refused)):
+        if opts.students and student not in opts.students:
             continue
-        files, timestamp = {}, None
-        for p in sorted(adir.rglob("*")):
-            if p.is_file():
-                rel = str(p.relative_to(adir))
-                if rel == "timestamp.txt":
-                    text = p.read_text().strip()
-                    timestamp = parse_utc(text).isoformat() if text else None
-                else:
-                    files[rel] = p.read_bytes()
-        job = Job(assignment, sdir.name, files, timestamp, Job.hash_files(files, timestamp))
-        prev = gdir.load_result(assignment, sdir.name)
+        adir = submitted / student / assignment
+        files, timestamp, not_read = read_submission(adir) if student in students else ({}, None, [])
+        why = sorted(set(refused.get(student, [])) | set(not_read))
+        job = Job(assignment, student, files, timestamp, Job.hash_files(files, timestamp, why), refused=why)
+        prev = gdir.load_result(assignment, student)
         if (not opts.force and prev and prev.get("input_hash") == job.input_hash
-                and prev.get("bundle") == bundle.fingerprint()):
-            done.append(sdir.name)
+                and prev.get("bundle") == bundle.fingerprint()
+                and not any(f.get("flag") == "could-not-grade" for f in prev.get("flags", []))):
+            done.append(student)
         else:
             jobs.append(job)
     return jobs, done

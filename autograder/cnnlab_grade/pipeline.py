@@ -12,9 +12,11 @@ the course directory: everything it needs travels in the
 :class:`~cnnlab_grade.records.Job` and the assignment's
 :class:`~cnnlab_grade.records.Bundle`, and everything it produces comes back
 in the result dict, which :data:`EXPORT` records in the coordinating process.
-A job never raises for a student's fault; it raises only when grading itself
-is broken (:class:`~cnnlab_grade.records.GradingBroken`), and then nothing
-is recorded for the student.
+When grading itself is broken (:class:`~cnnlab_grade.records.GradingBroken`)
+the run stops. Any other failure of one job (a worker that died, a reply
+that could not be read) still gives the student a row:
+:func:`could_not_grade` records 0 points and a ``could-not-grade`` flag with
+the reason, and the next run tries that student again.
 """
 
 from __future__ import annotations
@@ -87,3 +89,17 @@ def grade_submission(job: Job, bundle: Bundle) -> dict:
             stage.run(sub, ctx)
             sub.timings[stage.name] = round(monotonic() - t, 3)
     return sub.result(monotonic() - t0)
+
+
+def could_not_grade(job: Job, bundle: Bundle, reason: str) -> dict:
+    """The result of a submission that could not be graded: its notebooks and questions as
+    collected (nothing runs), every question at 0, and a ``could-not-grade`` flag."""
+    sub = Submission(job, bundle)
+    Collect().run(sub, None)
+    for w in sub.notebooks.values():
+        for q in w.questions.values():
+            q["score"] = 0.0
+            q["reason"] = q["reason"] or "the submission could not be graded"
+    sub.flag("could-not-grade", f"the submission could not be graded ({reason}); run the grader again, "
+                                "and grade it by hand if this stays")
+    return sub.result(0.0)

@@ -247,12 +247,16 @@ class Job:
     timestamp: str | None = None     # ISO, UTC
     input_hash: str = ""
     notes: list = field(default_factory=list)  # from collecting (renamed files)
+    refused: list = field(default_factory=list)  # "path: why" of each entry that was not read (intake)
+    run: str = ""                    # this run's random token: with the student, it picks the referee's inputs
 
     @staticmethod
-    def hash_files(files: dict, timestamp) -> str:
+    def hash_files(files: dict, timestamp, refused=()) -> str:
         h = hashlib.sha256(str(timestamp).encode())
         for k in sorted(files):
             h.update(k.encode() + b"\0" + hashlib.sha256(files[k]).digest())
+        for r in sorted(refused):
+            h.update(b"\1" + r.encode())
         return h.hexdigest()[:16]
 
 

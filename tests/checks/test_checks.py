@@ -529,3 +529,20 @@ def test_torch_policy_forbids_the_model_zoo_and_its_trainer():
     tw = Tripwires(TORCH)
     tw.run(caller, torch.zeros(2, 3), torch.tensor([0, 1]))
     assert any("cnnlab/train.py" in c for c in tw.calls), tw.calls
+
+
+def test_an_output_size_that_raises_only_once_is_wrong_not_a_crash():
+    """A function whose answer changes between calls (it raised under the guard, then not) gets
+    the check's own message, never an error of the check itself."""
+    from cnnlab.checks import check_output_size
+
+    calls = {"n": 0}
+
+    def output_size(n, f, stride=1, padding=0):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise TypeError("first call")
+        return (n - f + 2 * padding) // stride + 1
+
+    with pytest.raises(GradingFailure, match="output_size"):
+        check_output_size(output_size, [(5, 3, 1, 0), (7, 3, 2, 1)])

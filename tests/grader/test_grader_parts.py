@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 import toy_course as toy
@@ -52,6 +53,9 @@ WRONG = "def double(x):\n    return 3 * np.asarray(x)\n"
     ("def dbl(x):\n    return 2 * x\n", [], False, "not defined"),
     ("import cnnlab.ref as r  # a student comparing their work with the reference is fine\n\n"
      "def double(x):\n    return 2 * np.asarray(x)\n", [], True, None),
+    # what the code says about itself does not count, only what it calls
+    ('def double(x):\n    """Not cnnlab.ref, not scipy.signal.correlate2d: plain NumPy."""\n'
+     '    # scipy.signal would be overkill\n    return 2 * np.asarray(x)\n', [], True, None),
 ])
 def test_the_referee_judges_the_function_not_what_the_kernel_says(referee, tmp_path, body, extra, passed, reason):
     nb = toy.submission(body, extra)
@@ -63,12 +67,49 @@ def test_the_referee_judges_the_function_not_what_the_kernel_says(referee, tmp_p
         assert "3.25" not in verdict.reason and "1234" not in verdict.reason  # no hidden values
 
 
+LEAKY = ("def double(x):\n    x = np.asarray(x)\n    if x.size > 1:\n"
+         "        raise ValueError('inputs: ' + ' '.join(str(int(v * 1000)) for v in x.ravel()))\n"
+         "    return 2 * x\n")
+
+
+def test_the_referees_inputs_are_drawn_per_student_and_run_and_never_echoed(referee, tmp_path):
+    """What the student's code says about the hidden inputs (an exception's message, its class's
+    name) never reaches the verdict; and the inputs differ between students and between runs."""
+    nb = toy.submission(LEAKY)
+    seeds = {}
+    with uid_slot() as uid:
+        for draw in ("ann:run1", "ann:run2", "ben:run1"):
+            verdict = referee.judge(nb, tmp_path / draw.replace(":", "-"), uid, draw=draw)["test_double"]
+            seeds[draw] = referee.input_seed("test_double")
+            assert verdict.passed < verdict.total and "ValueError" in verdict.reason, verdict
+            assert "inputs:" not in verdict.reason, verdict.reason
+            check = referee.spec.checks["test_double"]
+            for i in range(len(getattr(check, "cases", []))):
+                for v in referee.case(check, i).values():
+                    if isinstance(v, np.ndarray) and v.size > 1:
+                        assert str(int(v.ravel()[0] * 1000)) not in verdict.reason
+    assert len(set(seeds.values())) == 3, seeds
+
+
 def test_a_spec_error_names_the_entry():
     with pytest.raises(SpecError, match="checks.t case 0: `x` must be a shape"):
         RefereeSpec.from_toml({"checks": {"t": {"call": "f(x)", "reference": "x", "arrays": ["x"],
                                                 "cases": [{"x": 3}]}}}, "a", {})
     with pytest.raises(SpecError, match="unknown keys"):
         RefereeSpec.from_toml({"chekcs": {}}, "a", {})
+
+
+def test_a_spec_names_its_policy_and_check_functions_that_take_a_guard():
+    with pytest.raises(SpecError, match="forbid = 'numpi' is not a policy"):
+        RefereeSpec.from_toml({"forbid": "numpi"}, "a", {})
+    assert RefereeSpec.from_toml({"forbid": "numpy"}, "a", {}).policy.forbids("scipy.signal.correlate2d")
+    assert RefereeSpec.from_toml({"forbid": ["cnnlab"]}, "a", {}).policy.modules == ("cnnlab",)
+    test = "check_x(f, [1])\n### BEGIN HIDDEN TESTS\ncheck_x(f, [2], seed=3)\n### END HIDDEN TESTS"
+    with pytest.raises(SpecError, match="'expect' has no `guard` argument"):
+        RefereeSpec.from_toml({"imports": ["from cnnlab.checks import expect"],
+                               "mirror": {"grade_ids": ["t"], "functions": ["expect"]}}, "a", {"t": test}, None, ["f"])
+    with pytest.raises(SpecError, match="'check_nothing' is not a name"):
+        RefereeSpec.from_toml({"mirror": {"grade_ids": ["t"], "functions": ["check_nothing"]}}, "a", {"t": test})
 
 
 def test_mirrored_calls_get_the_referees_seed_and_skip_what_needs_the_tests_variables():
@@ -232,6 +273,121 @@ def test_without_the_sandbox_grading_refuses_unless_unsafe(tmp_path):
     assert res.returncode == 0, res.stderr
     rows = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "g" / "export" / "toy" / "grades.csv"))}
     assert (rows["ann"]["test_double"], rows["ben"]["test_double"]) == ("2", "0")
+
+
+def test_links_in_an_export_are_never_followed_and_every_student_keeps_a_row(tmp_path):
+    """A link beside a notebook (to the instructor's source) and a notebook that is itself a link,
+    in a folder export and in a zip (link members): none is read; each is flagged by name, and the
+    student whose only file was a link still gets a row with 0 points."""
+    course = toy.make_course(tmp_path / "course")
+    source = next((course / "source").rglob("*.ipynb"))
+    folder = tmp_path / "export"
+    (folder / "ann").mkdir(parents=True)
+    (folder / "carl").mkdir()
+    nbformat.write(toy.submission(WRONG), folder / "ann" / "toy.ipynb")
+    os.symlink(source, folder / "ann" / "solution.ipynb")
+    os.symlink(source, folder / "carl" / "toy.ipynb")
+    zipped = tmp_path / "export.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("export/ann/toy.ipynb", nbformat.writes(toy.submission(WRONG)))
+        for name in ("export/ann/solution.ipynb", "export/carl/toy.ipynb"):
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777) << 16      # a symbolic link member
+            zf.writestr(info, str(source))
+    for export in (folder, zipped):
+        out = tmp_path / f"g-{export.suffix or 'folder'}"
+        res = _cli(str(export), "toy", "--course", str(course), "-o", str(out), "--quiet", "--cell-timeout", "20")
+        assert res.returncode == 0, res.stdout + res.stderr
+        rows = {r["student_id"]: r for r in csv.DictReader(open(out / "export" / "toy" / "grades.csv"))}
+        assert set(rows) == {"ann", "carl"}, rows
+        assert rows["ann"]["total"] == "0" and rows["ann"]["flags"] == "refused-file"
+        assert rows["carl"]["total"] == "0" and set(rows["carl"]["flags"].split(";")) == {"empty", "refused-file"}
+        result = json.loads((out / ".cnnlab-grade" / "results" / "toy" / "carl.json").read_text())
+        assert "toy.ipynb" in json.dumps(result) and "link" in json.dumps(result)
+        submitted = out / "submitted"
+        assert not [p for p in submitted.rglob("*") if p.is_symlink() or p.name == "solution.ipynb"]
+
+
+FORGED_REPLY = """import os, struct, sys
+
+def double(x):
+    try:   # in the referee's worker, argv[2] is its reply pipe: a reply nested too deep to decode
+        nested = b"[" * 200000 + b"]" * 200000
+        os.write(int(sys.argv[2]), struct.pack(">I", len(nested)) + nested)
+    except (IndexError, ValueError, OSError):
+        pass
+    return 2 * x
+"""
+
+
+def test_a_submission_that_breaks_the_referee_or_its_grading_still_gets_a_row(tmp_path):
+    """A forged reply nested too deep to decode costs the question, not the student's row; and a
+    submission whose grading fails outright gets 0 points, `could-not-grade` with the reason,
+    and is tried again by the next run."""
+    from cnnlab_grade.assignment import make_bundle
+    from cnnlab_grade.course import Course
+    from cnnlab_grade.gradedir import GradingDir
+    from cnnlab_grade.jobs import gather_jobs
+    from cnnlab_grade.pipeline import EXPORT, could_not_grade
+    from cnnlab_grade.records import Job, Options
+
+    course = toy.make_course(tmp_path / "course")
+    export = tmp_path / "export"
+    for student, body in (("forger", FORGED_REPLY), ("ok", None)):
+        (export / student).mkdir(parents=True)
+        nbformat.write(toy.submission(body), export / student / "toy.ipynb")
+    out = tmp_path / "g"
+    res = _cli(str(export), "toy", "--course", str(course), "-o", str(out), "--quiet", "--cell-timeout", "20")
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = {r["student_id"]: r for r in csv.DictReader(open(out / "export" / "toy" / "grades.csv"))}
+    assert set(rows) == {"forger", "ok"} and rows["ok"]["total"] == "2"
+    assert rows["forger"]["total"] == "0"
+
+    gdir = GradingDir(out, Course.find(course))
+    opts = Options(limits={"cell_timeout": 20.0})     # as given on the command line above
+    bundle = make_bundle(gdir, "toy", opts)
+    files = {"toy.ipynb": (export / "ok" / "toy.ipynb").read_bytes()}
+    job = Job("toy", "ok", files, None, Job.hash_files(files, None))
+    result = could_not_grade(job, bundle, "the worker died")
+    assert result["score"] == 0 and [f["flag"] for f in result["flags"]] == ["could-not-grade"]
+    assert "the worker died" in result["flags"][0]["reason"]
+    assert all(q["score"] == 0 for q in result["notebooks"]["toy"]["questions"].values())
+    export_stage = EXPORT(gdir, Options(), {"toy": "none"})
+    export_stage.record(result, bundle)
+    export_stage.close()
+    graded = gdir.result_path("toy", "forger")   # graded under this bundle too
+    graded.write_text(json.dumps({**json.loads(graded.read_text()), "bundle": bundle.fingerprint()}))
+    todo, done = gather_jobs(gdir, "toy", bundle, opts)
+    assert [j.student for j in todo] == ["ok"] and done == ["forger"], "a could-not-grade student is graded again"
+
+
+NOISY = """import sys, warnings
+
+def double(x):
+    print("debug: doubling", x, file=sys.stderr)
+    warnings.warn("this is fine")
+    return 2 * np.asarray(x)
+"""
+
+
+def test_stderr_and_warnings_from_the_students_code_cost_nothing(tmp_path):
+    """nbgrader zeroes a test cell with stderr output; here the writer is the student's code,
+    and the test passed: full marks, no flag, the text kept in the graded notebook."""
+    course = toy.make_course(tmp_path / "course")
+    export = tmp_path / "export"
+    (export / "noisy").mkdir(parents=True)
+    (export / "wrong").mkdir()
+    nbformat.write(toy.submission(NOISY), export / "noisy" / "toy.ipynb")
+    nbformat.write(toy.submission("import sys\n" + WRONG.replace("return", "print('x', file=sys.stderr)\n    return")),
+                   export / "wrong" / "toy.ipynb")
+    out = tmp_path / "g"
+    res = _cli(str(export), "toy", "--course", str(course), "-o", str(out), "--quiet", "--cell-timeout", "20")
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = {r["student_id"]: r for r in csv.DictReader(open(out / "export" / "toy" / "grades.csv"))}
+    assert rows["noisy"]["total"] == "2" and rows["noisy"]["flags"] == "", rows["noisy"]
+    assert rows["wrong"]["total"] == "0", "a failing test still fails"
+    graded = (out / "autograded" / "noisy" / "toy" / "toy.ipynb").read_text()
+    assert "debug: doubling" in graded and "this is fine" in graded
 
 
 def test_a_zip_export_grades_like_the_folder(tmp_path):

@@ -60,11 +60,18 @@ def test_the_sample_class_is_generated_by_its_script(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "autograder" / "make_samples.py"), "--out", tmp_path / "ps1"],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert res.returncode == 0, res.stderr
-    made = sorted(p.relative_to(tmp_path / "ps1") for p in (tmp_path / "ps1").rglob("*") if p.is_file())
-    committed = sorted(p.relative_to(SAMPLES) for p in SAMPLES.rglob("*") if p.is_file())
+    def entries(root):   # files, and links as links (the symlink cheat's point at source/ and a classmate)
+        return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() or p.is_symlink())
+
+    made, committed = entries(tmp_path / "ps1"), entries(SAMPLES)
     assert made == committed
+    assert any((SAMPLES / rel).is_symlink() for rel in committed)
     for rel in made:
-        assert (tmp_path / "ps1" / rel).read_bytes() == (SAMPLES / rel).read_bytes(), rel
+        a, b = tmp_path / "ps1" / rel, SAMPLES / rel
+        if a.is_symlink() or b.is_symlink():
+            assert a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b), rel
+        else:
+            assert a.read_bytes() == b.read_bytes(), rel
     assert json.loads((tmp_path / "ps1.expected.json").read_text()) == EXPECTED
 
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import hashlib
 import importlib.util
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,10 @@ def student_code_cells(nb) -> list[tuple[int, str]]:
     return out
 
 
+#: what stands for the message of an exception the student's code raised in the referee
+WITHHELD = "(its message is not shown: it was written on the referee's hidden inputs)"
+
+
 def _proxy(session: Session, name: str, timeout: float):
     """A function standing for the student's ``name``: runs it in the worker."""
 
@@ -116,8 +120,9 @@ def _proxy(session: Session, name: str, timeout: float):
                      and c not in ("BaseException",)), Exception)
         if base in (SystemExit, KeyboardInterrupt, GeneratorExit):
             base = RuntimeError
-        cls = base if value.get("type") == base.__name__ else type(str(value.get("type") or "Error"), (base,), {})
-        raise cls(str(value.get("message") or ""))
+        # Only the built-in class: the student's own class name and message were made on the hidden
+        # inputs, and whatever the referee says can reach the feedback.
+        raise base(WITHHELD)
 
     proxy.__name__ = proxy.__qualname__ = name
     return proxy
@@ -146,10 +151,14 @@ class Referee:
         self.sandbox = Sandbox(sandbox.limits, hidden=tuple(sandbox.hidden) + tuple(hidden),
                                extra_ro=tuple(sandbox.extra_ro), unsafe=sandbox.unsafe)
         self._expected: dict = {}
+        self._draw = ""
 
     def input_seed(self, grade_id: str) -> int:
-        """The seed the inputs of a test cell's hidden cases are drawn from (made from the secret)."""
-        return zlib.crc32(f"{self.secret}:{grade_id}".encode()) & 0x7FFFFFFF
+        """The seed the inputs of a test cell's hidden cases are drawn from: made from the secret,
+        the student and the run being judged (:meth:`judge`'s ``draw``), so that no input seen
+        once tells anything about another student's or another run's."""
+        key = f"{self.secret}:{self._draw}:{grade_id}".encode()
+        return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") & 0x7FFFFFFF
 
     # -- explicit checks ----------------------------------------------------
     def case(self, check: Check, i: int) -> dict:
@@ -160,7 +169,7 @@ class Referee:
         return case
 
     def expected(self, check: Check, i: int):
-        key = (check.grade_id, i)
+        key = (self._draw, check.grade_id, i)
         if key not in self._expected:
             case = self.case(check, i)
             try:
@@ -205,7 +214,8 @@ class Referee:
                 if kind == "raises" and mro & (set(expected) - generic):
                     problem = None
                 else:
-                    problem = f"raised {type(exc).__name__}: {str(exc)[:200]}"
+                    said = "" if str(exc) == WITHHELD else f": {str(exc)[:200]}"   # the referee's own words only
+                    problem = f"raised {type(exc).__name__}{said}"
             if problem is None:
                 passed += 1
             else:
@@ -242,10 +252,14 @@ class Referee:
 
     # -- one notebook ---------------------------------------------------------
     def judge(self, nb, home: Path, uid, *, files: dict | None = None, warm: dict | None = None,
-              grade_ids=None) -> dict[str, Verdict]:
+              grade_ids=None, draw: str = "") -> dict[str, Verdict]:
+        """Verdicts on the notebook ``nb``'s functions; ``draw`` (e.g. the student and the run)
+        picks the hidden inputs, with the secret."""
         checks = [c for g, c in self.spec.checks.items() if grade_ids is None or g in grade_ids]
         if not checks:
             return {}
+        if draw != self._draw:
+            self._draw, self._expected = draw, {}
         limits = self.sandbox.limits
         cells = student_code_cells(nb)
         verdicts: dict[str, Verdict] = {}

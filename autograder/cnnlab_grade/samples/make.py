@@ -31,6 +31,7 @@ import argparse
 import copy
 import csv
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ import nbformat
 from cnnlab.checks.questions import questions
 
 from .cheats import (ALWAYS_EQUAL, AST_TRANSFORMER, CUSTOM_EXC, FAKE_CHECKS, INPUT_TRANSFORMER, PATCH_NUMPY,
-                     READ_SOURCE, WRITE_FILES, WRITE_GRADEBOOK, ZEROS_CONV)
+                     READ_LINKED, READ_SOURCE, WRITE_FILES, WRITE_GRADEBOOK, ZEROS_CONV)
 from .mistakes import PS1
 from .notebooks import ROOT, nbg, submission
 
@@ -58,6 +59,7 @@ class Sample:
     flags: tuple = ()                # flag kinds the grader must raise (exactly these)
     name: str = "ps1.ipynb"          # file name as submitted
     files: dict = field(default_factory=dict)  # other files beside the notebook
+    links: dict = field(default_factory=dict)  # symbolic links beside the notebook: name -> target
     timestamp: str = ON_TIME
     flat: bool = False               # <student>_ps1.ipynb at the top instead of <student>/ps1.ipynb
 
@@ -148,11 +150,30 @@ def samples() -> list[Sample]:
                files={"notes.txt": b"I could not finish, sorry.\n"}),
         Sample("duplicate-ids", "a test cell pasted twice", _duplicate_test(solution(), "q1a"),
                flags=("duplicate-ids",)),
+        Sample("edited-metadata", "q2a made worth 10 points and the read-only cells unlocked",
+               _edit_metadata(solution(), "q2a"), flags=("edited-metadata",)),
         Sample("missing-test", "a test cell deleted", _delete_test(solution(), "q6b"), flags=("missing-tests",)),
         Sample("renamed", "the notebook uploaded as 'PS1 (1).ipynb'", solution(), name="PS1 (1).ipynb",
                flags=("renamed",)),
         Sample("late", "submitted after the due date", solution(), timestamp=LATE, flags=("late",)),
         Sample("prefixed", "a flat <student>_ps1.ipynb file instead of a folder", solution(), flat=True),
+    ]
+
+    # ---- honest but unusual: full marks, no flag
+    out += [
+        Sample("honest-stderr-warnings", "a debug line to stderr in output_size and a warning in conv2d_im2col",
+               solution(output_size=[("    span = n - f + 2 * padding\n",
+                                      "    import sys\n    print(f'output_size({n}, {f})', file=sys.stderr)\n"
+                                      "    span = n - f + 2 * padding\n")],
+                        conv2d_im2col=[("    N, C, H, W = x.shape\n",
+                                        "    import warnings\n    warnings.warn('conv2d_im2col: one big matrix')\n"
+                                        "    N, C, H, W = x.shape\n")])),
+        Sample("honest-docstring", "docstrings that name torch.nn.functional.conv2d and scipy.signal.correlate2d "
+                                   "to say they are not used",
+               solution(conv2d_im2col=[("    Returns y : (N, K, OH, OW), the same as conv2d_loop.\n",
+                                        "    Returns y : (N, K, OH, OW), the same as conv2d_loop.\n"
+                                        "    Not torch.nn.functional.conv2d, not scipy.signal.correlate2d: "
+                                        "plain NumPy.\n")])),
     ]
 
     # ---- cheats: attempts to get points without the work (samples.cheats)
@@ -161,6 +182,9 @@ def samples() -> list[Sample]:
     out += [
         Sample("cheat-read-source", "executes the solution cells of source/ps1 found through ../../..",
                blank_except("output_size", READ_SOURCE), fails=_all(), flags=("suspicious-code",)),
+        Sample("cheat-symlinks", "runs the code of two links uploaded beside it: to source/ps1 and to a classmate's",
+               blank_except("output_size", READ_LINKED), fails=_all(), flags=("refused-file",),
+               links={"solution.ipynb": "../../../../source/ps1/ps1.ipynb", "friend.ipynb": "../correct/ps1.ipynb"}),
         Sample("cheat-write-gradebook", "sets extra credit in gradebook.db",
                blank_except("output_size", WRITE_GRADEBOOK), fails=_all(), flags=("suspicious-code",)),
         Sample("cheat-monkeypatch-ref", "a wrong im2col, and cnnlab.ref.im2col replaced by it",
@@ -223,6 +247,15 @@ def _delete_test(nb, grade_id):
     return nb
 
 
+def _edit_metadata(nb, grade_id):
+    """The test cell ``grade_id`` worth 10 points, and every read-only cell unlocked."""
+    nbg(_cell(nb, grade_id))["points"] = 10
+    for cell in nb.cells:
+        if nbg(cell).get("locked"):
+            nbg(cell)["locked"] = False
+    return nb
+
+
 def _edit_tests(nb, grade_ids):
     for gid in grade_ids:
         _cell(nb, gid).source = "pass\n"
@@ -256,6 +289,8 @@ def write(out: Path, items: list[Sample]) -> dict:
         for rel, data in s.files.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_bytes(data)
+        for rel, target in s.links.items():
+            os.symlink(target, folder / rel)
         stamps.append((s.student, s.timestamp))
         fails = sorted(set(s.fails), key=list(points).index)
         expected[s.student] = {"what": s.what, "score": total - sum(points[q] for q in fails), "max_score": total,

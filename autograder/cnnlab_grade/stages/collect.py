@@ -4,7 +4,9 @@ Which file is which notebook of the assignment; which other files may sit
 beside the notebook in the sandbox's home (not Python modules and the like,
 which could shadow what the tests import: ``ignored-file``); notebooks that
 are not part of the assignment (``extra-notebook``); an ``empty``
-submission; files the class collector renamed (``renamed``); a ``late`` one.
+submission; files the class collector renamed (``renamed``); a ``late`` one;
+entries that are not the submission's own regular files, which were never
+read (``refused-file``, see :mod:`cnnlab_grade.intake`).
 (The class's files reach ``submitted/`` through :mod:`cnnlab_grade.collect`.)
 """
 
@@ -43,6 +45,8 @@ class Collect(Stage):
         for q in quarantined:
             sub.flag("ignored-file", f"{q} was not placed beside the notebook: a Python module there could replace "
                                      "what the tests import")
+        for r in job.refused:
+            sub.flag("refused-file", f"{r}; it was not read")
         for s in stray_nbs:
             sub.flag("extra-notebook", f"{s} is not part of the assignment and was not graded")
         if not any(notebooks.values()):

@@ -7,7 +7,8 @@ sanitising preprocessors (``ClearOutput``, ``DeduplicateIds``,
 the master cells from the assignment's snapshot instead of a database;
 nbgrader restores edited read-only cells and puts deleted test cells back,
 and the stage flags them (``edited-tests``, ``missing-tests``,
-``duplicate-ids``).
+``duplicate-ids``), and changed grading metadata -- points, grade ids,
+unlocked cells (``edited-metadata``).
 """
 
 from __future__ import annotations
@@ -130,6 +131,39 @@ def edited_cells(nb, master_nb) -> list[str]:
     return out
 
 
+def edited_metadata(nb, master_nb) -> list[str]:
+    """What a student changed in the cells' nbgrader metadata, in plain words: points, grade ids
+    the assignment does not have, read-only cells unlocked, test or answer cells turned into
+    something else. (nbgrader grades with the course's own points and cells either way.)"""
+    points = {g.name: g.max_score for g in master_nb.grade_cells + master_nb.task_cells}
+    source = {c.name: c for c in master_nb.source_cells}
+    solutions = {c.name for c in master_nb.solution_cells}
+    out = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if not isinstance(meta, dict) or not meta.get("grade_id"):
+            continue
+        gid = meta["grade_id"]
+        if gid not in source:
+            if meta.get("grade") or meta.get("solution") or meta.get("locked"):
+                out.append(f"{gid}: a grade id the assignment does not have")
+            continue
+        if gid in points and meta.get("grade"):
+            try:
+                given = float(meta.get("points", 0))
+            except (TypeError, ValueError):
+                given = None
+            if given != points[gid]:
+                out.append(f"{gid}: points {meta.get('points')!r} instead of {points[gid]:g}")
+        if source[gid].locked and not meta.get("locked"):
+            out.append(f"{gid}: a read-only cell unlocked")
+        if gid in points and not meta.get("grade"):
+            out.append(f"{gid}: no longer marked as graded")
+        if gid in solutions and not meta.get("solution"):
+            out.append(f"{gid}: no longer marked as an answer cell")
+    return out
+
+
 class Prepare(Stage):
     name = "prepare"
 
@@ -145,6 +179,7 @@ class Prepare(Stage):
                     q["reason"] = problem
                 continue
             edited = edited_cells(nb, master.notebooks[w.name])
+            metadata = edited_metadata(nb, master.notebooks[w.name])
             capture = _Capture()
             log = _logger(capture)
             try:
@@ -158,6 +193,9 @@ class Prepare(Stage):
             if edited:
                 sub.flag("edited-tests", f"{w.name}.ipynb: read-only cells were edited ({', '.join(edited)}); "
                                          "nbgrader restored them")
+            if metadata:
+                sub.flag("edited-metadata", f"{w.name}.ipynb: the cells' grading metadata was changed "
+                                            f"({'; '.join(metadata)}); graded with the course's own")
             if any("Missing grade cell" in m for m in capture.messages):
                 sub.flag("missing-tests", f"{w.name}.ipynb: test cells were deleted; nbgrader put them back")
             if any("Cell with id" in m or "duplicate" in m.lower() for m in capture.messages):

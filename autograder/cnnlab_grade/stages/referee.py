@@ -35,7 +35,9 @@ class AskReferee(Stage):
         if ctx.referee is None:
             return
         for w in sub.gradable():
-            ids = {c.metadata.nbgrader.grade_id for c in w.nb.cells if nbutils.is_grade(c)} & set(sub.bundle.spec.checks)
+            ids = {c.metadata.nbgrader.grade_id for c in w.nb.cells if nbutils.is_grade(c)}
+            ids &= set(sub.bundle.spec.checks)
             if ids:
                 w.verdicts = ctx.referee.judge(w.nb, ctx.tmp / f"{w.name}-referee", ctx.uid, files=sub.home_files,
-                                               warm=ctx.warm, grade_ids=ids)
+                                               warm=ctx.warm, grade_ids=ids,
+                                               draw=f"{sub.job.student}:{sub.job.run}")

@@ -106,7 +106,8 @@ class RunInSandbox(Stage):
                                         rundir=ctx.tmp / f"{w.name}-run", log_path=ctx.tmp / f"{w.name}-kernel.log")
             for f in w.faults:
                 if f.kind in ("cell-timeout", "notebook-timeout", "kernel-died", "output-truncated"):
-                    where = f" (test {f.grade_id})" if f.grade_id else (f" (cell {f.cell})" if f.cell is not None else "")
+                    where = (f" (test {f.grade_id})" if f.grade_id
+                             else f" (cell {f.cell})" if f.cell is not None else "")
                     sub.flag(f.kind, f"{w.name}.ipynb{where}: {f.message}")
             w.nb, _ = LimitOutput().preprocess(w.nb, {})
             for kind, marks, what in (

@@ -1,7 +1,10 @@
 """Score: the points of each test cell, and the ``tampered`` flag.
 
-A test cell's points come from the notebook's own run (nbgrader's rule:
-full points unless it raised, or wrote to stderr); for a cell the referee
+A test cell's points come from the notebook's own run: full points unless it
+raised. (nbgrader also zeroes a test cell that wrote to stderr; but there the
+writer is the student's code -- a debug print, a warning -- and the course's
+checks always raise to fail, so a test cell's stderr is kept as ordinary
+output and costs nothing.) For a cell the referee
 decided they are capped by the referee's verdict, written into the cell so
 that nbgrader's gradebook agrees.  A test that passed in the student's
 kernel but not with the referee is flagged ``tampered``.  The reason a test
@@ -31,6 +34,14 @@ def _set_score(cell, points: float, max_points: float, message: str):
     cell.outputs = outs
 
 
+def _stderr_counts_for_nothing(cell) -> None:
+    """A test cell's stderr output, kept word for word as ordinary output (see the module doc)."""
+    if cell.cell_type == "code" and not nbutils.is_solution(cell):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                out["name"] = "stdout"
+
+
 class Score(Stage):
     name = "score"
 
@@ -39,6 +50,7 @@ class Score(Stage):
         for w in sub.gradable():
             for cell in w.nb.cells:
                 if nbutils.is_grade(cell):
+                    _stderr_counts_for_nothing(cell)
                     score, max_score = nbutils.determine_grade(cell)
                     w.kernel[cell.metadata.nbgrader.grade_id] = (score, max_score, cell)
             for gid, (score, max_score, cell) in w.kernel.items():

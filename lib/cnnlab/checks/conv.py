@@ -223,7 +223,8 @@ def grouped_mistakes():
 
 
 @public
-def check_conv2d_grouped(fn, cases: Sequence[ConvCase], seed: int, fname: str | None = None, *, guard: Guard | None = None):
+def check_conv2d_grouped(fn, cases: Sequence[ConvCase], seed: int, fname: str | None = None, *,
+                         guard: Guard | None = None):
     """``fn(x, w, b, stride=S, padding=P, groups=G)`` agrees with cnnlab.ref.conv2d."""
     fname = fname or getattr(fn, "__name__", "conv2d_grouped")
 

@@ -341,11 +341,14 @@ def _source_scope(cells) -> _Source:
         for ins in dis.get_instructions(module):
             op, arg = ins.opname, ins.argval
             if op == "LOAD_CONST":
-                fromlist = arg
+                fromlist, chain = arg, None
                 if isinstance(arg, types.CodeType) and arg.co_flags & inspect.CO_NEWLOCALS:
                     made = arg
                 continue
-            if op in ("MAKE_FUNCTION", "PRECALL", "CALL", "CACHE", "KW_NAMES", "PUSH_NULL", "SWAP"):
+            if op in ("PRECALL", "CALL"):   # a call's result is not an alias (a decorated function stays one)
+                chain = None
+                continue
+            if op in ("MAKE_FUNCTION", "CACHE", "KW_NAMES", "PUSH_NULL", "SWAP"):
                 continue
             if op == "IMPORT_NAME":
                 top = arg if fromlist else arg.split(".")[0]

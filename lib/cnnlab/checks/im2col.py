@@ -97,7 +97,8 @@ def check_im2col(fn, cases: Sequence[ConvCase], seed: int, fname: str | None = N
 
 
 @public
-def check_vectorised(fn, case: ConvCase, seed: int, fname: str | None = None, per_window: int = 6, *, guard: Guard | None = None):
+def check_vectorised(fn, case: ConvCase, seed: int, fname: str | None = None, per_window: int = 6, *,
+                     guard: Guard | None = None):
     """``fn`` (a convolution with x, w, b, stride, padding) runs at most
     ``per_window * (OH*OW + R*S) + 60`` lines of Python on ``case``: loops over
     the output positions or the filter offsets are fine, loops over images,

@@ -83,6 +83,8 @@ def check_output_size(fn, cases: Sequence[tuple], fname: str = "output_size", *,
                     f"{fname} raises {type(error).__name__} when the filter does not fit ({text}). Raise "
                     "ValueError instead, with a message that says what does not fit.", "size_wrong_error")
             call(fn, (n, k, s, p), fname=fname, case=text, guard=guard)
+            # it raised once and not the second time: an answer that changes between calls is wrong
+            outcome = ("raises", type(error).__name__)
         elif isinstance(value, bool) or not isinstance(value, numbers.Integral):
             if value is None:
                 raise GradingFailure(f"{fname} returned None for {text}. Did you forget `return`?")
