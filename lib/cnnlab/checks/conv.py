@@ -18,6 +18,7 @@ from ._run_cases import run_cases
 from .cases import ConvCase
 from .diagnose import Mistake
 from .guard import Guard
+from .variants import conv_hypotheses
 
 #: titles shared by the convolution's and im2col's fingerprints
 _TITLE = {"padding_ignored": "the padding is ignored",
@@ -189,7 +190,7 @@ def check_conv2d(fn, cases: Sequence[ConvCase], seed: int, fname: str | None = N
     """``fn(x, w, b, stride=S, padding=P) -> y (N, K, OH, OW)`` agrees with cnnlab.ref.conv2d."""
     fname = fname or getattr(fn, "__name__", "conv2d")
     run_cases(fn, fname, cases, seed, inputs=_conv_inputs, expected=_ref_conv, args=_conv_args,
-              mistakes=conv_mistakes, guard=guard)
+              mistakes=conv_mistakes, guard=guard, hypotheses=conv_hypotheses)
 
 
 def grouped_mistakes():
@@ -232,7 +233,7 @@ def check_conv2d_grouped(fn, cases: Sequence[ConvCase], seed: int, fname: str | 
         return (inp["x"], inp["w"], inp["b"]), dict(stride=inp["stride"], padding=inp["padding"],
                                                     groups=inp["groups"])
     run_cases(fn, fname, cases, seed, inputs=_conv_inputs, expected=_ref_conv, args=args,
-              mistakes=grouped_mistakes, guard=guard)
+              mistakes=grouped_mistakes, guard=guard, hypotheses=conv_hypotheses)
 
 
 

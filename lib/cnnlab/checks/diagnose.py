@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ._core import close, shape_text, tolerance
+from .locate import Hypothesis, locate, say, try_hypotheses
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,11 @@ class Mistake:
     make: Callable
 
 
-def match(actual: np.ndarray, expected: np.ndarray, mistakes, inputs: dict, dtype) -> Mistake | None:
-    """The first mistake whose output equals ``actual`` (and differs from ``expected``)."""
+def match(actual: np.ndarray, expected: np.ndarray, mistakes, inputs: dict, dtype,
+          also: set | None = None) -> Mistake | None:
+    """The first mistake whose output equals ``actual`` (and differs from
+    ``expected``); ``also`` (a set) receives the key of every one that does."""
+    first = None
     for m in mistakes:
         try:
             with np.errstate(all="ignore"):
@@ -54,8 +58,11 @@ def match(actual: np.ndarray, expected: np.ndarray, mistakes, inputs: dict, dtyp
             continue
         if wrong.shape == expected.shape and close(wrong, expected, dtype):
             continue  # this case cannot tell the mistake from the right answer
-        return m
-    return None
+        first = first or m
+        if also is None:
+            break
+        also.add(m.key)
+    return first
 
 
 def explain(m: Mistake) -> str:
@@ -63,15 +70,36 @@ def explain(m: Mistake) -> str:
 
 
 def diagnose(actual: np.ndarray, expected: np.ndarray, mistakes, inputs: dict, dtype,
-             layout: str = "NCHW") -> tuple[str, str | None]:
+             layout: str = "NCHW", hypotheses=None, also: set | None = None) -> tuple[str, str | None]:
     """A safe explanation of why ``actual`` is not ``expected``, and the key of
-    the matched fingerprint (None when no fingerprint matched)."""
-    m = match(actual, expected, mistakes, inputs, dtype)
+    the matched fingerprint (``"located:<key>"`` for a hypothesis of
+    :mod:`.locate`; None when nothing matched).
+
+    ``hypotheses(inputs) -> [Hypothesis]``: the systematic variants tried when
+    no catalogued mistake matches.  ``also`` (a set) receives the key of every
+    fingerprint and hypothesis that reproduces ``actual``: on a small case two
+    can coincide, and the checks report the one that holds on most cases."""
+    m = match(actual, expected, mistakes, inputs, dtype, also)
     if m is not None:
         return explain(m), m.key
+    hs = []
+    if hypotheses is not None:
+        try:
+            hs = hypotheses(inputs)
+        except Exception:  # noqa: BLE001 - a family that does not apply to this case
+            hs = []
+    located = None if also is None else set()
+    found, exact = try_hypotheses(actual, expected, hs, dtype, crop=layout in ("NCHW", "HW"),
+                                  also=located) if hs else (None, False)
+    if located:
+        also.update("located:" + k for k in located)
     if actual.shape != expected.shape:
-        return shape_difference(actual.shape, expected.shape, layout), None
-    return value_difference(actual, expected, dtype, layout), None
+        text = shape_difference(actual.shape, expected.shape, layout)
+        if found is not None and exact:
+            return text + "\n" + say(found, True), "located:" + found.key
+        return text, None
+    options = {"stride": inputs.get("stride", inputs.get("s", 1))} if isinstance(inputs, dict) else {}
+    return value_difference(actual, expected, dtype, layout, found, exact, options)
 
 
 _AXES = {"NCHW": ("images (N)", "channels", "rows (height)", "columns (width)"),
@@ -104,28 +132,33 @@ def shape_difference(got, want, layout: str = "NCHW") -> str:
     return "\n".join(lines)
 
 
-def value_difference(actual: np.ndarray, expected: np.ndarray, dtype, layout: str = "NCHW") -> str:
+def value_difference(actual: np.ndarray, expected: np.ndarray, dtype, layout: str = "NCHW",
+                     found: Hypothesis | None = None, exact: bool = False,
+                     options: dict | None = None) -> tuple[str, str | None]:
+    """Explain a result of the right shape: a pattern that holds everywhere (NaN,
+    all zeros, a constant factor), else the hypothesis found, else where the
+    wrong entries are (:func:`.locate.locate`)."""
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     if not np.all(np.isfinite(a)):
         return ("The result contains NaN or inf: part of the output is never written (np.empty leaves "
-                "garbage; use np.zeros) or something is divided by zero.")
+                "garbage; use np.zeros) or something is divided by zero."), None
     scale = max(float(np.max(np.abs(e))), 1e-12)
     tol = tolerance(dtype) * scale
     wrong = np.abs(a - e) > tol
     if not np.any(np.abs(a) > tol) and np.any(np.abs(e) > tol):
-        return "The result is all zeros: are the values ever written into the output array?"
-    out = []
-    frac = float(wrong.mean())
-    out.append(f"The shape is right but {frac:.0%} of the entries are wrong.")
-    # a constant factor
+        return "The result is all zeros: are the values ever written into the output array?", None
+    out = [f"The shape is right but {float(wrong.mean()):.0%} of the entries are wrong."]
     denom = float(np.sum(e * e))
     if denom > 0:
         c = float(np.sum(a * e)) / denom
         if abs(c - 1) > 1e-6 and np.max(np.abs(a - c * e)) <= tol * max(1.0, abs(c)):
             out.append(f"Every entry is {_factor(c)} the right value: a missing or extra factor "
                        "(a division by the window size? a sum where a mean is wanted, or the reverse?).")
-            return "\n".join(out)
+            return "\n".join(out), None
+    if found is not None and exact:
+        out.append(say(found, True))
+        return "\n".join(out), "located:" + found.key
     if layout == "NCHW" and a.ndim == 4:
         d = a - e
         per_ch = d.reshape(d.shape[0], d.shape[1], -1)
@@ -133,28 +166,11 @@ def value_difference(actual: np.ndarray, expected: np.ndarray, dtype, layout: st
         if spread <= tol and d.shape[2] * d.shape[3] * d.shape[0] > 1:
             out.append("The error is the same at every position and image for a given output channel: "
                        "the bias is added wrongly (added never, more than once, or the wrong entry).")
-            return "\n".join(out)
-        N, C, H, W = a.shape
-        if H > 2 and W > 2:
-            inner = np.zeros_like(wrong)
-            inner[:, :, 1:-1, 1:-1] = True
-            if not np.any(wrong & inner) and np.any(wrong):
-                out.append("It is right away from the border and wrong only along the border: "
-                           "check the padding (zeros around the input, P on each side).")
-                return "\n".join(out)
-        if N > 1 and not np.any(wrong[0]) and np.any(wrong[1:]):
-            out.append("The first image of the batch is right but the others are not: "
-                       "check the loop over images (index n).")
-        elif C > 1:
-            good = [c for c in range(C) if not np.any(wrong[:, c])]
-            if good and len(good) < C:
-                out.append(f"Channel(s) {', '.join(map(str, good[:5]))} are right but others are not: "
-                           "check how channels are indexed.")
-        if np.any(wrong[..., 0, :]) and not np.any(wrong[..., 1:, :]):
-            out.append("Only the first row is wrong.")
-        elif np.any(wrong[..., -1, :]) and not np.any(wrong[..., :-1, :]):
-            out.append("Only the last row is wrong.")
-    return "\n".join(out)
+            return "\n".join(out), None
+    if found is not None:
+        out.append(say(found, False))
+    out += locate(actual, expected, dtype, layout, options)
+    return "\n".join(out), None
 
 
 def _factor(c: float) -> str:

@@ -19,6 +19,7 @@ from .cases import ConvCase, PoolCase
 from .conv import _conv_inputs, _when
 from .diagnose import Mistake
 from .guard import Guard
+from . import variants
 
 
 def _pool_inputs(case: PoolCase, seed, i):
@@ -85,7 +86,7 @@ def check_max_pool_forward(fn, cases: Sequence[PoolCase], seed: int, fname: str 
     """``fn(x, pool_size, stride) -> (N, C, OH, OW)`` agrees with cnnlab.ref.max_pool2d."""
     run_cases(fn, fname or getattr(fn, "__name__", "max_pool_forward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.max_pool2d(inp["x"], inp["k"], inp["s"]), args=_pool_args,
-              mistakes=max_pool_mistakes, guard=guard)
+              mistakes=max_pool_mistakes, guard=guard, hypotheses=variants.max_pool_hypotheses)
 
 
 @public
@@ -94,7 +95,7 @@ def check_avg_pool_forward(fn, cases: Sequence[PoolCase], seed: int, fname: str 
     """``fn(x, pool_size, stride) -> (N, C, OH, OW)`` agrees with cnnlab.ref.avg_pool2d."""
     run_cases(fn, fname or getattr(fn, "__name__", "avg_pool_forward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.avg_pool2d(inp["x"], inp["k"], inp["s"]), args=_pool_args,
-              mistakes=avg_pool_mistakes, guard=guard)
+              mistakes=avg_pool_mistakes, guard=guard, hypotheses=variants.avg_pool_hypotheses)
 
 
 # ------------------------------------------------------------------ backward
@@ -220,7 +221,8 @@ def check_max_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str
     """``fn(dout, x, pool_size, stride) -> dx`` agrees with cnnlab.ref.max_pool2d_backward."""
     run_cases(fn, fname or getattr(fn, "__name__", "max_pool_backward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.max_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"]),
-              args=_pool_bwd_args, mistakes=max_pool_backward_mistakes, guard=guard)
+              args=_pool_bwd_args, mistakes=max_pool_backward_mistakes, guard=guard,
+              hypotheses=variants.max_pool_backward_hypotheses)
 
 
 @public
@@ -229,7 +231,8 @@ def check_avg_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str
     """``fn(dout, x, pool_size, stride) -> dx`` agrees with cnnlab.ref.avg_pool2d_backward."""
     run_cases(fn, fname or getattr(fn, "__name__", "avg_pool_backward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.avg_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"]),
-              args=_pool_bwd_args, mistakes=avg_pool_backward_mistakes, guard=guard)
+              args=_pool_bwd_args, mistakes=avg_pool_backward_mistakes, guard=guard,
+              hypotheses=variants.avg_pool_backward_hypotheses)
 
 
 # ------------------------------------------------------- convolution backward
@@ -359,7 +362,8 @@ def check_conv2d_backward(fn, cases: Sequence[ConvCase], seed: int, outputs=("dx
               expected=expected,
               args=lambda inp: ((inp["dout"], inp["x"], inp["w"]), dict(stride=inp["stride"],
                                                                         padding=inp["padding"])),
-              outputs=names, pick=picked, output_mistakes=conv_backward_mistakes(), guard=guard)
+              outputs=names, pick=picked, output_mistakes=conv_backward_mistakes(), guard=guard,
+              output_hypotheses=variants.conv_backward_hypotheses(), output_layouts={"dw": "KCRS"})
 
 
 __all__ = ["check_max_pool_forward", "check_avg_pool_forward", "check_max_pool_backward",

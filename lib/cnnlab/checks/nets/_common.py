@@ -78,15 +78,6 @@ def _calls(model, x, which):
     return calls
 
 
-def _param_modules(model, x):
-    """Modules that own parameters, in the order the forward pass first calls them."""
-    order = []
-    for m in _calls(model, x, lambda m: next(m.parameters(recurse=False), None) is not None):
-        if m not in order:
-            order.append(m)
-    return order
-
-
 def _describe(m) -> str:
     name = type(m).__name__
     if hasattr(m, "kernel_size") and hasattr(m, "in_channels"):
@@ -151,23 +142,103 @@ def _match_fingerprint(out, variants, x):
     return None, None
 
 
+def _trace(model, x):
+    """One forward pass (no gradients) recorded at the layers with parameters:
+    ``([(module, input shape, output shape)], error)`` in call order (output
+    shape None for a layer that raised); the error the pass raised (None when
+    it ran through)."""
+    torch, _, _ = _torch()
+    rows = []
+
+    def shape(t):
+        t = t[0] if isinstance(t, (tuple, list)) and t else t
+        return tuple(t.shape) if hasattr(t, "shape") else None
+
+    def pre(module, inputs):
+        rows.append((module, shape(inputs), None))
+
+    def hook(module, inputs, output):
+        for i in range(len(rows) - 1, -1, -1):
+            if rows[i][0] is module and rows[i][2] is None:
+                rows[i] = (module, rows[i][1], shape(output))
+                break
+
+    owners = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
+    handles = [m.register_forward_pre_hook(pre) for m in owners] + [m.register_forward_hook(hook) for m in owners]
+    error = None
+    try:
+        with torch.no_grad():
+            model(x)
+    except Exception as exc:  # noqa: BLE001 - reported with the trace
+        error = exc
+    finally:
+        for h in handles:
+            h.remove()
+    return rows, error
+
+
+def _n_params(m) -> int:
+    return sum(p.numel() for p in m.parameters(recurse=False))
+
+
+def trace_text(got_rows, want_rows, labels, error=None) -> str:
+    """The student's layers against the reference's, one line each, up to and
+    including the first that differs (type, input and output shape, parameters)."""
+    lines = ["Layer by layer (the layers with parameters, in the order forward() calls them):"]
+    for i, (w, w_in, w_out) in enumerate(want_rows):
+        label = labels[i] if i < len(labels) else f"layer {i + 1}"
+        want = (f"{_describe(w)}: {_shape(w_in)} -> {_shape(w_out)}, {_n_params(w):,} parameters")
+        if i >= len(got_rows):
+            lines.append(f"  x {label}: yours " + (f"is not reached (forward() raised {type(error).__name__} after "
+                                                   "the layer above)" if error is not None else "is missing")
+                         + f"; expected {want}.")
+            return "\n".join(lines)
+        g, g_in, g_out = got_rows[i]
+        mine = f"{_describe(g)}: {_shape(g_in)} -> {_shape(g_out)}, {_n_params(g):,} parameters"
+        if mine == want and type(g) is type(w):
+            lines.append(f"  \u2713 {label}: {mine}")
+            continue
+        lines.append(f"  x {label}: yours is {mine}; expected {want}.")
+        lines.append(f"The first layer that differs is {label}.")
+        return "\n".join(lines)
+    if len(got_rows) > len(want_rows):
+        g, g_in, g_out = got_rows[len(want_rows)]
+        lines.append(f"  x an extra layer: {_describe(g)}: {_shape(g_in)} -> {_shape(g_out)}.")
+    return "\n".join(lines)
+
+
+def _shape(s) -> str:
+    return "(fails here)" if s is None else shape_text(s)
+
+
 def _compare_layers(student, ref, x, fname, labels):
     """Match the layers with parameters of two models in forward order; copy
-    the reference's weights into the student's; raise on a mismatch."""
-    got = _param_modules(student, x)
-    want = _param_modules(ref, x)
+    the reference's weights into the student's; raise on a mismatch, with a
+    layer-by-layer trace that names the first layer that differs."""
+    got_rows, error = _trace(student, x)
+    want_rows, _ = _trace(ref, x)
+    got = list(dict.fromkeys(m for m, _, _ in got_rows))
+    want = list(dict.fromkeys(m for m, _, _ in want_rows))
+
+    def fail(text, key):
+        raise GradingFailure(text + "\n" + trace_text(got_rows, want_rows, labels, error), key)
     for i, w in enumerate(want):
         label = labels[i] if i < len(labels) else f"layer {i + 1}"
         if i >= len(got):
-            raise GradingFailure(f"{fname} has {len(got)} layers with parameters; it needs {len(want)}. "
-                                 f"The first one missing is {label}: {_describe(w)}.", "missing_layer")
+            if error is not None:
+                fail(f"{fname} raised {type(error).__name__} on an input of shape {shape_text(x.shape)}"
+                     + (f": {safe_text(str(error))}" if safe_text(str(error)) else "."), "forward_error")
+            fail(f"{fname} has {len(got)} layers with parameters; it needs {len(want)}. "
+                 f"The first one missing is {label}: {_describe(w)}.", "missing_layer")
         if _signature(got[i]) != _signature(w) or type(got[i]) is not type(w):
-            raise GradingFailure(
-                f"{fname}: layer {i + 1} with parameters (in the order the forward pass uses them) is "
-                f"{_describe(got[i])}, but {label} should be {_describe(w)}.", "wrong_layer")
+            fail(f"{fname}: layer {i + 1} with parameters (in the order the forward pass uses them) is "
+                 f"{_describe(got[i])}, but {label} should be {_describe(w)}.", "wrong_layer")
     if len(got) > len(want):
-        raise GradingFailure(f"{fname} has {len(got)} layers with parameters; it needs {len(want)} "
-                             f"(an extra {_describe(got[len(want)])}).", "extra_layer")
+        fail(f"{fname} has {len(got)} layers with parameters; it needs {len(want)} "
+             f"(an extra {_describe(got[len(want)])}).", "extra_layer")
+    if error is not None:
+        fail(f"{fname} raised {type(error).__name__} on an input of shape {shape_text(x.shape)}"
+             + (f": {safe_text(str(error))}" if safe_text(str(error)) else "."), "forward_error")
     for s, r in zip(got, want):
         _copy(r, s)
 
@@ -177,7 +248,8 @@ def _check_equivalent(student, ref, x, fname, variants):
     got = _forward(student, x, fname)
     if tuple(got.shape) != tuple(want.shape):
         raise GradingFailure(f"{fname} returns shape {shape_text(got.shape)} for an input of shape "
-                             f"{shape_text(x.shape)}; it should return {shape_text(want.shape)}.", "output_shape")
+                             f"{shape_text(x.shape)}; it should return {shape_text(want.shape)}.\n"
+                             + trace_text(_trace(student, x)[0], _trace(ref, x)[0], ()), "output_shape")
     if not _close(got, want):
         key, text = _match_fingerprint(got, variants, x)
         raise GradingFailure(f"{fname} has the right layers but computes something else: with the reference's "

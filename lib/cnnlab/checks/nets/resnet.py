@@ -6,7 +6,7 @@ from typing import Sequence
 
 from .._core import GradingFailure, public, shape_text
 from ._common import (_build, _calls, _close, _copy, _describe, _forward, _match_fingerprint, _randomise,
-                      _signature, _torch)
+                      _signature, _torch, _trace, trace_text)
 
 
 def basic_block_reference(in_channels, out_channels, stride=1):
@@ -256,6 +256,8 @@ def check_small_resnet(cls, block_cls, seed: int, fname: str | None = None):
     got = sum(p.numel() for p in student.parameters())
     want = sum(p.numel() for p in ref.parameters())
     if got != want:
+        x = torch.randn(1, 1, 28, 28)
         raise GradingFailure(f"{fname} has {got:,} parameters; the network described has {want:,}. "
                              "Check the stem (3x3 convolution without bias, BatchNorm) and the head "
-                             "(one linear layer after global average pooling).", "param_count")
+                             "(one linear layer after global average pooling).\n"
+                             + trace_text(_trace(student.eval(), x)[0], _trace(ref.eval(), x)[0], ()), "param_count")
