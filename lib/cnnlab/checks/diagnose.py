@@ -98,11 +98,14 @@ def diagnose(actual: np.ndarray, expected: np.ndarray, mistakes, inputs: dict, d
         if found is not None and exact:
             return text + "\n" + say(found, True), "located:" + found.key
         return text, None
-    options = {"stride": inputs.get("stride", inputs.get("s", 1))} if isinstance(inputs, dict) else {}
+    options = ({"stride": inputs.get("stride", inputs.get("s", 1)), "window": inputs.get("k")}
+               if isinstance(inputs, dict) else {})
     return value_difference(actual, expected, dtype, layout, found, exact, options)
 
 
 _AXES = {"NCHW": ("images (N)", "channels", "rows (height)", "columns (width)"),
+         "NCHW_in": ("images (N)", "channels", "rows (height)", "columns (width)"),
+         "KCRS": ("filters (K)", "channels (C)", "filter rows (R)", "filter columns (S)"),
          "NCL": ("images (N)", "rows (C*R*S)", "columns (OH*OW)"),
          "HW": ("rows (height)", "columns (width)"),
          "K": ("entries",)}

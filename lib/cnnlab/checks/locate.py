@@ -127,6 +127,8 @@ def say(h: Hypothesis, exact: bool) -> str:
 #: axis names per layout: (plural, singular)
 AXES = {"NCHW": (("images", "image"), ("channels", "channel"), ("output rows", "output row"),
                  ("output columns", "output column")),
+        "NCHW_in": (("images", "image"), ("channels", "channel"), ("x's rows", "x's row"),
+                    ("x's columns", "x's column")),
         "HW": (("output rows", "output row"), ("output columns", "output column")),
         "KCRS": (("filters", "filter"), ("channels", "channel"), ("filter rows", "filter row"),
                  ("filter columns", "filter column")),
@@ -176,7 +178,11 @@ def locate(actual: np.ndarray, expected: np.ndarray, dtype, layout: str, options
             parts.append(t)
     singles = [s for _, s in names]
     every = ", ".join(singles[:-1]) + " and " + singles[-1] if len(singles) > 1 else singles[0]
-    out = ["Where: the wrong entries lie " + ("; ".join(parts) if parts else f"in every {every} alike") + "."]
+    if parts:
+        out = ["Where: the wrong entries lie " + "; ".join(parts) + "."]
+    else:
+        out = [f"Where: every {every} has wrong entries, so the error is in the formula of each entry: "
+               "check which entries of the input and of the weights one output multiplies."]
     if actual.ndim >= 2:
         out += _spatial(wrong, layout, options or {})
     return out
@@ -187,6 +193,8 @@ def _spatial(wrong: np.ndarray, layout: str, options: dict) -> list[str]:
     cols = np.any(wrong, axis=tuple(range(wrong.ndim - 1)))
     H, W = len(rows), len(cols)
     r_hit, c_hit = np.flatnonzero(rows), np.flatnonzero(cols)
+    if layout == "NCHW_in":
+        return _windows_of(r_hit, c_hit, H, W, options)
     filt = layout == "KCRS"
     row, col = ("filter row", "filter column") if filt else ("output row", "output column")
     stride = options.get("stride", 1)
@@ -226,6 +234,22 @@ def _spatial(wrong: np.ndarray, layout: str, options: dict) -> list[str]:
         elif not np.any(wrong & ~inner):
             out.append("The border is right; only the interior is wrong.")
     return out
+
+
+def _windows_of(r_hit, c_hit, H, W, options) -> list[str]:
+    """For a gradient with respect to the input: the windows that cover the wrong entries."""
+    k, s = options.get("window"), options.get("stride", 1)
+    if not k or r_hit.size == 0:
+        return []
+    oh, ow = (H - k) // s + 1, (W - k) // s + 1
+
+    def covering(hit, n):
+        return [i for i in range(n) if any(i * s <= p < i * s + k for p in hit)]
+    rows, cols = covering(r_hit, oh), covering(c_hit, ow)
+    if len(rows) == oh and len(cols) == ow:
+        return []
+    return [f"They lie in the windows of output rows {spans(rows) if rows else 'none'} and output columns "
+            f"{spans(cols) if cols else 'none'} (of {oh} x {ow} windows): check the gradient of those windows."]
 
 
 __all__ = ["Hypothesis", "try_hypotheses", "say", "locate", "fit", "spans"]

@@ -222,7 +222,7 @@ def check_max_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str
     run_cases(fn, fname or getattr(fn, "__name__", "max_pool_backward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.max_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"]),
               args=_pool_bwd_args, mistakes=max_pool_backward_mistakes, guard=guard,
-              hypotheses=variants.max_pool_backward_hypotheses)
+              hypotheses=variants.max_pool_backward_hypotheses, layout="NCHW_in")
 
 
 @public
@@ -232,7 +232,7 @@ def check_avg_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str
     run_cases(fn, fname or getattr(fn, "__name__", "avg_pool_backward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.avg_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"]),
               args=_pool_bwd_args, mistakes=avg_pool_backward_mistakes, guard=guard,
-              hypotheses=variants.avg_pool_backward_hypotheses)
+              hypotheses=variants.avg_pool_backward_hypotheses, layout="NCHW_in")
 
 
 # ------------------------------------------------------- convolution backward
@@ -363,7 +363,7 @@ def check_conv2d_backward(fn, cases: Sequence[ConvCase], seed: int, outputs=("dx
               args=lambda inp: ((inp["dout"], inp["x"], inp["w"]), dict(stride=inp["stride"],
                                                                         padding=inp["padding"])),
               outputs=names, pick=picked, output_mistakes=conv_backward_mistakes(), guard=guard,
-              output_hypotheses=variants.conv_backward_hypotheses(), output_layouts={"dw": "KCRS"})
+              output_hypotheses=variants.conv_backward_hypotheses(), output_layouts={"dx": "NCHW_in", "dw": "KCRS"})
 
 
 __all__ = ["check_max_pool_forward", "check_avg_pool_forward", "check_max_pool_backward",

@@ -285,9 +285,26 @@ def conv_hypotheses(inp):
                         "does filter k get bias b[k]?", conv(b=b[::-1])))
             hs.append(H("bias_first_only", "with bias b[0] for every filter",
                         "does filter k get bias b[k] (the loop variable k, not 0)?", conv(b=np.repeat(b[:1], K))))
+    if b is not None and 1 < N <= K:
+        hs.append(H("bias_by_image", "with bias b[n] (indexed by the image) instead of b[k]",
+                    "is the bias indexed by the filter k?",
+                    lambda: conv(b=None)() + b[None, :N, None, None].transpose(1, 0, 2, 3)))
     hs += _orders(ref)
+    hs += _shifts(ref)
     hs += _first_last_fix(_unwritten(ref))
     return hs
+
+
+def _shifts(make_y):
+    """The output written one row or column off (a negative index wraps around)."""
+    out = []
+    for axis, what, var in ((-2, "row", "i"), (-1, "column", "j")):
+        for step, how in ((-1, f"{var} - 1"), (1, f"{var} + 1")):
+            out.append(H("output_shifted", f"with each output {what} stored one {what} "
+                         f"{'up' if step < 0 and what == 'row' else 'down' if what == 'row' else 'left' if step < 0 else 'right'} "
+                         f"(wrapping around)", f"is the result of output ({'i, j'}) written to index {how}?",
+                         lambda axis=axis, step=step: np.roll(make_y(), step, axis=axis)))
+    return out
 
 
 def _sym_axes(ph, pw):
