@@ -274,3 +274,21 @@ def test_the_readme_example_of_a_located_error_is_what_the_check_prints():
     with pytest.raises(GradingFailure) as err:
         check_conv2d(fn, [ConvCase(N=2, C=3, H=5, W=6, K=4, R=3, S=2)], seed=0)
     assert str(err.value) == block
+
+
+def test_a_variant_that_explains_most_wrong_entries_is_named_as_the_nearest():
+    def conv2d(x, w, b=None, stride=1, padding=0):
+        y = conv_loop(x, w, b, stride, padding, channels=lambda C: list(range(C - 1)))
+        y[0, 0, 0, 0] += 1.0  # and one more slip elsewhere
+        return y
+    text, key = _message(check_conv2d, conv2d, CONV_CASES[:1])
+    assert "Nearest explanation" in text and "without input channel 2" in text, text
+    assert key is None
+
+
+def test_the_catalogue_is_still_named_first():
+    """A catalogued mistake keeps its catalogued message although variants can explain it too."""
+    def conv2d(x, w, b=None, stride=1, padding=0):
+        return ref.conv2d(x, w[:, :, ::-1, ::-1], b, stride=stride, padding=padding)
+    text, key = _message(check_conv2d, conv2d, CONV_CASES)
+    assert key == "flipped_kernel" and text.split("\n")[1].startswith("Most likely: the filter is flipped"), text

@@ -7,9 +7,11 @@ call these from their test cells; students run them on their own machine.
 
 * ``check_*`` compare a student's function with :mod:`cnnlab.ref` on cases
   drawn from a seed, and when it is wrong say what is most likely wrong
-  (:mod:`.diagnose`: fingerprints of typical mistakes), never printing hidden
-  inputs or expected values: :mod:`.size`, :mod:`.conv`, :mod:`.im2col`,
-  :mod:`.convolve` (ps1), :mod:`.pool` (ps2);
+  (:mod:`.diagnose`: fingerprints of typical mistakes; when none matches,
+  :mod:`.locate` tries the systematic variants of :mod:`.variants` and else
+  says where the wrong entries are), never printing hidden inputs or expected
+  values: :mod:`.size`, :mod:`.conv`, :mod:`.im2col`, :mod:`.convolve` (ps1),
+  :mod:`.pool` (ps2);
 * the forbidden-call detector fails a question whose solution calls what it
   was asked to write (cnnlab, scipy.signal, torch's conv/pool/unfold), through
   aliases and ``getattr`` tricks too: the policies (:mod:`.policy`), the static
@@ -19,7 +21,9 @@ call these from their test cells; students run them on their own machine.
   summary at the end of each notebook;
 * :func:`numerical_gradient` and :func:`rel_error` are given to the students;
 * :mod:`.nets` (imported on use: it needs torch) checks the networks of ps3/ps4
-  against :mod:`cnnlab.models`, and the accuracy of trained ones;
+  against :mod:`cnnlab.models` (a mismatch comes with a layer-by-layer trace
+  of shapes and parameter counts that names the first layer that differs),
+  and the accuracy of trained ones;
 * :mod:`.questions` lists every question with its points, once.
 
 Importing this package does not import torch.
