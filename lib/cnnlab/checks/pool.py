@@ -19,7 +19,7 @@ from .cases import ConvCase, PoolCase
 from .conv import _conv_inputs, _when
 from .diagnose import Mistake
 from .guard import Guard
-from . import variants
+from . import variants_backward, variants_pool
 
 
 def _pool_inputs(case: PoolCase, seed, i):
@@ -86,7 +86,7 @@ def check_max_pool_forward(fn, cases: Sequence[PoolCase], seed: int, fname: str 
     """``fn(x, pool_size, stride) -> (N, C, OH, OW)`` agrees with cnnlab.ref.max_pool2d."""
     run_cases(fn, fname or getattr(fn, "__name__", "max_pool_forward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.max_pool2d(inp["x"], inp["k"], inp["s"]), args=_pool_args,
-              mistakes=max_pool_mistakes, guard=guard, hypotheses=variants.max_pool_hypotheses)
+              mistakes=max_pool_mistakes, guard=guard, hypotheses=variants_pool.max_pool_hypotheses)
 
 
 @public
@@ -95,7 +95,7 @@ def check_avg_pool_forward(fn, cases: Sequence[PoolCase], seed: int, fname: str 
     """``fn(x, pool_size, stride) -> (N, C, OH, OW)`` agrees with cnnlab.ref.avg_pool2d."""
     run_cases(fn, fname or getattr(fn, "__name__", "avg_pool_forward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.avg_pool2d(inp["x"], inp["k"], inp["s"]), args=_pool_args,
-              mistakes=avg_pool_mistakes, guard=guard, hypotheses=variants.avg_pool_hypotheses)
+              mistakes=avg_pool_mistakes, guard=guard, hypotheses=variants_pool.avg_pool_hypotheses)
 
 
 # ------------------------------------------------------------------ backward
@@ -222,7 +222,7 @@ def check_max_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str
     run_cases(fn, fname or getattr(fn, "__name__", "max_pool_backward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.max_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"]),
               args=_pool_bwd_args, mistakes=max_pool_backward_mistakes, guard=guard,
-              hypotheses=variants.max_pool_backward_hypotheses, layout="NCHW_in")
+              hypotheses=variants_pool.max_pool_backward_hypotheses, layout="NCHW_in")
 
 
 @public
@@ -232,7 +232,7 @@ def check_avg_pool_backward(fn, cases: Sequence[PoolCase], seed: int, fname: str
     run_cases(fn, fname or getattr(fn, "__name__", "avg_pool_backward"), cases, seed, inputs=_pool_inputs,
               expected=lambda inp: ref.avg_pool2d_backward(inp["dout"], inp["x"], inp["k"], inp["s"]),
               args=_pool_bwd_args, mistakes=avg_pool_backward_mistakes, guard=guard,
-              hypotheses=variants.avg_pool_backward_hypotheses, layout="NCHW_in")
+              hypotheses=variants_pool.avg_pool_backward_hypotheses, layout="NCHW_in")
 
 
 # ------------------------------------------------------- convolution backward
@@ -363,7 +363,7 @@ def check_conv2d_backward(fn, cases: Sequence[ConvCase], seed: int, outputs=("dx
               args=lambda inp: ((inp["dout"], inp["x"], inp["w"]), dict(stride=inp["stride"],
                                                                         padding=inp["padding"])),
               outputs=names, pick=picked, output_mistakes=conv_backward_mistakes(), guard=guard,
-              output_hypotheses=variants.conv_backward_hypotheses(), output_layouts={"dx": "NCHW_in", "dw": "KCRS"})
+              output_hypotheses=variants_backward.conv_backward_hypotheses(), output_layouts={"dx": "NCHW_in", "dw": "KCRS"})
 
 
 __all__ = ["check_max_pool_forward", "check_avg_pool_forward", "check_max_pool_backward",
