@@ -41,6 +41,12 @@ class Course:
         ag = root / "autograder"
         return cls(root, source, course_id, ag if ag.is_dir() else None, timeout)
 
+    def mathjax(self) -> Path | None:
+        """The course website's MathJax (``book/_assets/mathjax``), served to
+        the feedback pages from a folder beside them; None when the course has none."""
+        folder = self.root / "book" / "_assets" / "mathjax"
+        return folder if (folder / "tex-mml-chtml.js").is_file() else None
+
     def assignments(self) -> list[str]:
         return sorted(p.name for p in self.source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 

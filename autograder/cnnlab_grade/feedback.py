@@ -13,7 +13,9 @@ autograded one by
    exception messages, which the student's code controls);
 
 and rendered with nbgrader's own feedback template, so scores per test cell
-and the total look as TAs know them.
+and the total look as TAs know them.  Formulas are typeset by MathJax 3 from
+a ``mathjax/`` folder beside each page (the course website's own copy), not
+from a CDN.
 """
 
 from __future__ import annotations
@@ -157,6 +159,50 @@ def feedback_notebook(graded, questions: dict, notes: list[str], hidden_lines: l
     return nb
 
 
+#: the folder, next to each feedback page, that serves MathJax 3 to it (never a CDN: a student may read
+#: the page offline, and the page must not tell a third party who opened it)
+MATHJAX_DIR = "mathjax"
+MATHJAX_ENTRY = "tex-mml-chtml.js"
+_MATHJAX_V2 = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\ssrc=[\"']?(?:https?:)?//[^>]*>\s*</script>", re.I)
+_MATHJAX_V3 = (r"""<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\(', '\\)']], """
+               r"""displayMath: [['$$', '$$'], ['\\[', '\\]']], processEscapes: true, tags: 'ams'}};</script>"""
+               f"\n<script defer src=\"{MATHJAX_DIR}/{MATHJAX_ENTRY}\"></script>")
+
+
+def local_mathjax(page: str) -> str:
+    """The page with nbconvert's MathJax 2 from a CDN replaced by MathJax 3
+    from ``mathjax/`` beside the page, and no other remote script."""
+    page = _MATHJAX_V2.sub(lambda m: _MATHJAX_V3, page, count=1)
+    if MATHJAX_DIR + "/" + MATHJAX_ENTRY not in page:
+        page = page.replace("</head>", _MATHJAX_V3 + "\n</head>", 1)
+    return _REMOTE_SCRIPT.sub("", page)
+
+
+def place_mathjax(folder, source) -> bool:
+    """Put MathJax (the folder ``source``, e.g. the book's ``_assets/mathjax``)
+    into ``folder/mathjax`` once, hard-linked where the file system allows (a
+    class's pages then share one copy on disk), copied otherwise.  False when
+    there is no source: the pages then show the TeX source of the formulas."""
+    import shutil
+    from pathlib import Path
+
+    if source is None or not (Path(source) / MATHJAX_ENTRY).is_file():
+        return False
+    dest = Path(folder) / MATHJAX_DIR
+    if (dest / MATHJAX_ENTRY).is_file():
+        return True
+    for f in sorted(Path(source).rglob("*")):
+        if f.is_file() and not f.is_symlink():
+            target = dest / f.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(f, target)
+            except OSError:
+                shutil.copy2(f, target)
+    return True
+
+
 def render(nb, *, notebook: str, score: float, max_score: float, late_penalty: float = 0.0) -> str:
     resources = {"nbgrader": {"notebook": notebook, "score": score - late_penalty, "max_score": max_score,
                               "late_penalty": late_penalty}}
@@ -166,4 +212,4 @@ def render(nb, *, notebook: str, score: float, max_score: float, late_penalty: f
     # tab stops to outputs (two thirds of the time here); the feedback has no images and no outputs
     # but our plain-text results, so the template's HTML is used as it is.
     body, _ = TemplateExporter.from_notebook_node(exp, nb, resources=resources)
-    return body
+    return local_mathjax(body)

@@ -123,6 +123,7 @@ def test_feedback_has_the_scores_and_no_hidden_test(graded):
         if STUDENTS[student]["flags"] in (["empty"], ["invalid-notebook"]):
             assert not page.exists()
             continue
+        assert "cdnjs" not in page.read_text() and (page.parent / "mathjax" / "tex-mml-chtml.js").is_file()
         text = html.unescape(re.sub(r"<[^>]+>", " ", page.read_text()))
         assert f"ps1 (Score: {float(table[student]['total'])} / 15.0)" in re.sub(r"\s+", " ", text)
         for line in hidden:

@@ -15,6 +15,7 @@ import json
 
 import nbformat
 
+from ..feedback import place_mathjax
 from ..gradedir import GradingDir, atomic_write
 from ..records import Bundle, Options
 
@@ -51,6 +52,7 @@ class Export:
                 graded[name] = None
             if rec.get("feedback"):
                 atomic_write(out / "feedback" / s / a / f"{name}.html", rec.pop("feedback"))
+                place_mathjax(out / "feedback" / s / a, self.gdir.course.mathjax())
         if result.get("timestamp"):
             atomic_write(out / "autograded" / s / a / "timestamp.txt", result["timestamp"])
         self.recorder.config = self.recorders.get(a)
