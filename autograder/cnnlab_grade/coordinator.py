@@ -45,7 +45,7 @@ from . import workers
 
 def _status_line(result: dict) -> str:
     flags = sorted({f["flag"] for f in result["flags"]})
-    return (f"{result['assignment']:<6} {result['student']:<18} {result['score']:>6g} / {result['max_score']:g}"
+    return (f"{result['assignment']:<6} {result['student']:<24} {result['score']:>6g} / {result['max_score']:g}"
             + (f"   [{', '.join(flags)}]" if flags else ""))
 
 
@@ -122,7 +122,7 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
                 outcome.errors.setdefault(job.assignment, {})[job.student] = " ".join(reason)[:500]
                 counts["errors"] += 1
                 if opts.progress:
-                    bar.write(f"{job.assignment:<6} {job.student:<18}  ERROR: {reason[0][:200]}")
+                    bar.write(f"{job.assignment:<6} {job.student:<24}  ERROR: {reason[0][:200]}")
                 if isinstance(result, GradingBroken):
                     raise result
                 result = could_not_grade(job, bundles[job.assignment], " ".join(reason)[:300])

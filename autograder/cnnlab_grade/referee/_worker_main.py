@@ -199,6 +199,27 @@ def _hide(prefixes):
     sys.meta_path.insert(0, Finder())
 
 
+def run_cell(src, filename, ns):
+    """Run a cell's top-level statements one by one; a statement that fails
+    does not stop the ones after it.  A student's cell may first try something
+    out (compare with the course's reference, which is hidden here) and then
+    define the function that is graded: the definition must still happen.
+    Returns the first error (described), or None."""
+    import ast
+
+    try:
+        tree = ast.parse(src, filename)
+    except SyntaxError as exc:
+        return _describe(exc)
+    first = None
+    for stmt in tree.body:
+        try:
+            exec(compile(ast.Module(body=[stmt], type_ignores=[]), filename, "exec"), ns)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt included
+            first = first or _describe(exc)
+    return first
+
+
 def main():
     fd_in, fd_out = int(sys.argv[1]), int(sys.argv[2])
     if len(sys.argv) > 3:
@@ -215,10 +236,7 @@ def main():
             src = strip_magics(header["source"])
             error = None
             if src is not None:
-                try:
-                    exec(compile(src, f"<cell {header['index']}>", "exec"), ns)
-                except BaseException as exc:  # SystemExit and KeyboardInterrupt included
-                    error = _describe(exc)
+                error = run_cell(src, f"<cell {header['index']}>", ns)
             write_frame(fd_out, {"op": "cell-done", "index": header["index"], "error": error})
         elif op == "call":
             fn = ns.get(header["fn"])
