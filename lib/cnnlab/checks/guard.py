@@ -113,11 +113,38 @@ def call(fn, args: tuple, kwargs: dict | None = None, *, fname: str, case: str, 
     return result
 
 
+#: the interpreter's own hooks, taken when the checks are imported: a notebook
+#: that later replaces ``sys.settrace`` cannot switch the line counter off
+_SETTRACE, _GETTRACE, _SETPROFILE, _GETPROFILE = sys.settrace, sys.gettrace, sys.setprofile, sys.getprofile
+_HOOKS = {id(f) for f in (sys.settrace, sys.setprofile)}
+
+
+class CounterSwitchedOff(Exception):
+    """The student's code removed or replaced the line counter while it ran."""
+
+
+def _library_frame(frame, libs) -> bool:
+    """Installed code: its file lies under a library folder, and it runs in the
+    namespace of a module loaded from that folder (code compiled under a
+    library's file name but run in the notebook's namespace is the student's)."""
+    if not frame.f_code.co_filename.startswith(libs):
+        return False
+    mod = sys.modules.get(frame.f_globals.get("__name__", ""))
+    return (mod is not None and getattr(mod, "__dict__", None) is frame.f_globals
+            and str(getattr(mod, "__file__", "") or "").startswith(libs))
+
+
 def count_lines(fn, args, kwargs=None) -> int:
     """Number of Python lines executed in the student's own code (not in
-    NumPy or any installed library) while ``fn(*args, **kwargs)`` runs."""
+    NumPy or any installed library) while ``fn(*args, **kwargs)`` runs, in
+    every thread.  Raises :class:`CounterSwitchedOff` when that code calls
+    ``sys.settrace``/``sys.setprofile`` (or ``threading``'s) or leaves another
+    tracer in place: a loop it hid that way could not be counted."""
+    import threading
+
     libs = library_dirs()
     count = 0
+    tampered = []
 
     def local(frame, event, arg):
         nonlocal count
@@ -126,16 +153,33 @@ def count_lines(fn, args, kwargs=None) -> int:
         return local
 
     def tracer(frame, event, arg):
-        if frame.f_code.co_filename.startswith(libs):
+        if _library_frame(frame, libs):
             return None
         return local
 
-    old = sys.gettrace()
-    sys.settrace(tracer)
+    running = False
+
+    def watch(frame, event, arg):  # a profile hook: sees calls of built-in functions too
+        if running and event == "c_call" and (id(arg) in _HOOKS
+                                              or getattr(arg, "__name__", "") in ("settrace", "setprofile")):
+            tampered.append(getattr(arg, "__name__", "?"))
+
+    old_trace, old_profile = _GETTRACE(), _GETPROFILE()
+    old_thread = threading.gettrace()
+    threading.settrace(tracer)
+    _SETTRACE(tracer)
+    _SETPROFILE(watch)
+    running = True
     try:
         fn(*args, **(kwargs or {}))
     finally:
-        sys.settrace(old)
+        running = False
+        still = _GETTRACE() is tracer and _GETPROFILE() is watch
+        _SETPROFILE(old_profile)
+        _SETTRACE(old_trace)
+        threading.settrace(old_thread)
+    if tampered or not still:
+        raise CounterSwitchedOff(", ".join(dict.fromkeys(tampered)) or "a replaced hook")
     return count
 
 

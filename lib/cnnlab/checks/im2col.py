@@ -12,7 +12,7 @@ from ._run_cases import run_cases
 from .cases import ConvCase
 from .conv import _TITLE, _conv_args, _conv_inputs, _when
 from .diagnose import Mistake
-from .guard import Guard, call
+from .guard import CounterSwitchedOff, Guard, call
 
 def _ref_im2col(inp, **over):
     a = dict(inp)
@@ -112,7 +112,12 @@ def check_vectorised(fn, case: ConvCase, seed: int, fname: str | None = None, pe
     call(fn, pos, kw, fname=fname, case=case.text(), guard=guard)  # errors and forbidden calls first
     oh, ow = case.out_hw
     budget = per_window * (oh * ow + case.R * case.S) + 60
-    lines = guard.count_lines(fn, pos, kw)
+    try:
+        lines = guard.count_lines(fn, pos, kw)
+    except CounterSwitchedOff as off:
+        raise GradingFailure(
+            f"{fname} switched off the line counter of this test ({off}), so it cannot be shown to be "
+            "vectorised. Remove the calls of sys.settrace/sys.setprofile from it.", "not_vectorised") from None
     if lines is not None and lines > budget:  # None: counted where the function runs, not here
         raise GradingFailure(
             f"{fname} is not vectorised: on the test case {case.text()} it ran {lines} lines of Python, "

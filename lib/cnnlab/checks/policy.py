@@ -28,7 +28,7 @@ TORCH_OP = re.compile(r"^_*(conv|convolution|slow_conv|thnn_conv|mkldnn_conv|cud
 
 #: Names that, as string constants next to a dynamic lookup, betray a forbidden call.
 SUSPECT_STRINGS = re.compile(r"(conv|pool|unfold|fold|im2col|col2im|correlate|convolve|signal|ndimage"
-                             r"|cnnlab|functional|torch|scipy)", re.I)
+                             r"|cnnlab|functional|torch|scipy|numba|njit)", re.I)
 
 
 def _parts(*paths):
@@ -77,14 +77,16 @@ class Policy:
 #: ps1/ps2: write convolution and pooling with NumPy.
 NUMPY = Policy(
     modules=("cnnlab", "scipy.signal", "scipy.ndimage", "torch.nn.functional", "torch.nn.modules.conv",
-             "torch.nn.modules.pooling", "torch.nn.modules.fold", "torch.nn.grad", "torch.autograd", "torch.func"),
+             "torch.nn.modules.pooling", "torch.nn.modules.fold", "torch.nn.grad", "torch.autograd", "torch.func",
+             "numba"),
     files=_parts("cnnlab/", "scipy/signal/", "scipy/ndimage/", "torch/nn/functional.py", "torch/nn/grad.py",
                  "torch/nn/modules/conv.py", "torch/nn/modules/pooling.py", "torch/nn/modules/fold.py",
-                 "torch/autograd/", "torch/func/"),
+                 "torch/autograd/", "torch/func/", "numba/"),
     torch_ops=True,
     allowed=("You may use Python and NumPy (np.pad, slicing, np.sum, np.einsum, np.tensordot, reshape, "
              "sliding_window_view, ...), and your own helper functions, but not cnnlab, scipy.signal, "
-             "scipy.ndimage, or torch's convolution, pooling, unfold or autograd functions"))
+             "scipy.ndimage, torch's convolution, pooling, unfold or autograd functions, or numba (compiled "
+             "loops are loops)"))
 
 #: ps3/ps4: build and train networks with PyTorch, not with the course's model zoo.
 TORCH = Policy(
