@@ -56,6 +56,16 @@ def _dotted(node):
     return None
 
 
+def _namespace_of_module(node, modules) -> str | None:
+    """``vars(sys)`` or ``sys.__dict__`` (a module's namespace, written through a subscript), else None."""
+    if (isinstance(node, ast.Call) and _dotted(node.func) == "vars" and node.args
+            and _base_name(node.args[0]) in modules):
+        return f"vars({_dotted(node.args[0])})"
+    if isinstance(node, ast.Attribute) and node.attr == "__dict__" and _base_name(node.value) in modules:
+        return _dotted(node)
+    return None
+
+
 def suspicious_code(cells: list[tuple[int, str]]) -> list[str]:
     """Plain-words findings for (cell index, source) pairs, each once."""
     found: list[str] = []
@@ -93,6 +103,8 @@ def suspicious_code(cells: list[tuple[int, str]]) -> list[str]:
                         add(f"replaces {_dotted(t)}", idx, node)
                     elif isinstance(t, ast.Subscript) and _dotted(t.value) in ("sys.modules", "__builtins__"):
                         add(f"replaces an entry of {_dotted(t.value)}", idx, node)
+                    elif isinstance(t, ast.Subscript) and _namespace_of_module(t.value, modules):
+                        add(f"replaces an entry of {_namespace_of_module(t.value, modules)}", idx, node)
             elif isinstance(node, ast.Delete):
                 for t in node.targets:
                     if isinstance(t, ast.Subscript) and _dotted(t.value) == "sys.modules":

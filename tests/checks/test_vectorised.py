@@ -70,7 +70,7 @@ def test_a_loop_that_switches_the_counter_off_fails():
         hook = vars(sys)["set" + "trace"]
         hook(None)
         return loop(*args, **kwargs)
-    with pytest.raises(GradingFailure, match="switched off the line counter"):
+    with pytest.raises(GradingFailure, match="switched off the line counter|switching off the forbidden-call detector"):
         check_vectorised(sneaky, CASE, seed=0)
 
 
@@ -108,3 +108,25 @@ def test_a_numba_loop_is_forbidden():
     exec(compile(src, "<ipython-input-5>", "exec"), ns)
     with pytest.raises(GradingFailure, match="numba"):
         check_vectorised(ns["conv_numba"], CASE, seed=0)
+
+
+def test_the_tripwires_survive_a_replaced_setprofile_and_see_scipy():
+    """The "tripwires off, then scipy.signal" cheat: sys.setprofile replaced in
+    an earlier cell, scipy reached by a name the source does not show."""
+    from cnnlab.checks import check_conv2d
+
+    def conv2d(x, w, b=None, stride=1, padding=0):
+        sig = __import__(bytes(c ^ 1 for c in b"rbhqx/rhfo`m").decode(), fromlist=["x"])  # scipy.signal
+        N, C = x.shape[:2]
+        K = w.shape[0]
+        xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        y = np.stack([np.stack([sum(sig.correlate(xp[n, c], w[k, c], mode="valid") for c in range(C))
+                                [::stride, ::stride] for k in range(K)]) for n in range(N)]).astype(x.dtype)
+        return y if b is None else y + b[None, :, None, None]
+    original = sys.setprofile
+    sys.setprofile = lambda *a, **k: None
+    try:
+        with pytest.raises(GradingFailure, match="scipy.signal|scipy/signal|correlate"):
+            check_conv2d(conv2d, [ConvCase(N=1, C=2, H=5, W=5, K=2, R=3, S=3)], seed=0)
+    finally:
+        sys.setprofile = original

@@ -157,3 +157,19 @@ CUSTOM_EXC = '''
 
 get_ipython().set_custom_exc((BaseException,), lambda shell, etype, evalue, tb, tb_offset=None: None)
 '''
+
+
+#: The detector switched off, then scipy.signal reached by a name the source does not show.
+TRIPWIRE_OFF_SCIPY = """import sys as _sys
+vars(_sys)["set" + "profile"] = lambda *args, **kwargs: None   # no profile hook can be installed now
+
+
+def conv2d_loop(x, w, b=None, stride=1, padding=0):
+    sig = __import__(bytes(c ^ 1 for c in b"rbhqx/rhfo`m").decode(), fromlist=["x"])
+    N, C = x.shape[:2]
+    K = w.shape[0]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    y = np.stack([np.stack([sum(sig.correlate(xp[n, c], w[k, c], mode="valid") for c in range(C))
+                            [::stride, ::stride] for k in range(K)]) for n in range(N)]).astype(x.dtype)
+    return y if b is None else y + b[None, :, None, None]
+"""

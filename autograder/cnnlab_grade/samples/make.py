@@ -41,7 +41,7 @@ import nbformat
 from cnnlab.checks.questions import questions
 
 from .cheats import (ALWAYS_EQUAL, AST_TRANSFORMER, CUSTOM_EXC, FAKE_CHECKS, INPUT_TRANSFORMER, PATCH_NUMPY,
-                     READ_LINKED, READ_SOURCE, WRITE_FILES, WRITE_GRADEBOOK, ZEROS_CONV)
+                     READ_LINKED, READ_SOURCE, TRIPWIRE_OFF_SCIPY, WRITE_FILES, WRITE_GRADEBOOK, ZEROS_CONV)
 from .mistakes import PS1
 from .notebooks import ROOT, nbg, submission
 
@@ -308,6 +308,9 @@ def samples() -> list[Sample]:
                          replace=True), fails=conv_qs, flags=("suspicious-code",)),
         Sample("cheat-custom-exc", "a wrong conv2d_loop, and a custom exception handler that hides errors",
                with_code(solution(), "conv2d_loop", ZEROS_CONV + CUSTOM_EXC, replace=True), fails=conv_qs,
+               flags=("suspicious-code",)),
+        Sample("cheat-tripwire-off", "sys.setprofile replaced (the detector off), then scipy.signal by a hidden name",
+               with_code(solution(), "conv2d_loop", TRIPWIRE_OFF_SCIPY, replace=True), fails=conv_qs,
                flags=("suspicious-code",)),
     ]
     return out

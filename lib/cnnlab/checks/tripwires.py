@@ -19,6 +19,13 @@ import types
 from .policy import NUMPY, TORCH_OP, Policy, forbidden_name
 
 
+#: the interpreter's profile hooks, taken when the checks are imported: a
+#: notebook that replaces ``sys.setprofile`` later cannot keep the tripwires out
+_SETPROFILE, _GETPROFILE = sys.setprofile, sys.getprofile
+_HOOK_IDS = {id(sys.setprofile), id(sys.settrace)}
+SWITCHED_OFF = "sys.setprofile/sys.settrace (switching off the forbidden-call detector)"
+
+
 @functools.lru_cache(maxsize=8192)
 def _forbidden_file(path: str, policy: Policy = NUMPY) -> bool:
     if path == __file__:  # the dispatch mode below runs from here
@@ -61,12 +68,15 @@ class Tripwires:
         self.calls: list[str] = []
         self.policy = policy
         self._base = None
+        self._active = False
 
     def _note(self, what: str):
         if what not in self.calls:
             self.calls.append(what)
 
     def _profile(self, frame, event, arg):
+        if not self._active:
+            return
         try:
             self._event(frame, event, arg)
         except Exception:  # noqa: BLE001 - a profile hook must never break the student's code
@@ -82,6 +92,9 @@ class Tripwires:
                 short = path.split(os.sep + "site-packages" + os.sep)[-1].split(os.sep + "lib" + os.sep)[-1]
                 self._note(f"{frame.f_code.co_name} from {short}")
         elif event == "c_call":
+            if id(arg) in _HOOK_IDS:
+                self._note(SWITCHED_OFF)
+                return
             bad = forbidden_name(arg, self.policy)
             if bad:
                 self._note(bad)
@@ -121,17 +134,21 @@ class Tripwires:
             import torch  # noqa: F401 - imported here, not under the (slow) profile hook
         patched = self._patch_kernels()
         mode = _dispatch_mode(self) if ("torch" in sys.modules and self.policy.torch_ops) else None
-        old = sys.getprofile()
+        old = _GETPROFILE()
         self._base = sys._getframe()
         try:
             if mode is not None:
                 mode.__enter__()
             try:
-                sys.setprofile(self._profile)
+                self._active = True
+                _SETPROFILE(self._profile)
                 try:
                     return fn(*args, **kwargs)
                 finally:
-                    sys.setprofile(old)
+                    self._active = False
+                    if _GETPROFILE() != self._profile:
+                        self._note(SWITCHED_OFF)
+                    _SETPROFILE(old)
             finally:
                 if mode is not None:
                     mode.__exit__(None, None, None)
