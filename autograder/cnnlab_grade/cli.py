@@ -128,6 +128,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .coordinator import grade
+    from .workers import quiet_notebook_warnings
+
+    quiet_notebook_warnings()
     from .course import Course
     from .records import GradingBroken
     from .sandbox import SandboxUnavailable

@@ -21,6 +21,19 @@ from concurrent.futures.process import BrokenProcessPool
 from .pipeline import grade_submission
 
 
+def quiet_notebook_warnings():
+    """nbformat's warnings about a submission's cell ids (missing, duplicated)
+    are about the student's file, which the prepare stage repairs and flags:
+    they must not reach the TA's console (Python prints them with a stray
+    source line such as ``_validate(nbdict, ...)``)."""
+    import warnings
+
+    from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
+
+    for category in (MissingIDFieldWarning, DuplicateCellId):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def _worker_init(coordinator: int):
     """Worker initializer: die when the coordinator dies, kill -9 included.
 
@@ -28,6 +41,7 @@ def _worker_init(coordinator: int):
     coordinator as long as a worker lives (they hold its pipe), so a thread
     watches the coordinator itself; the sandboxes die with their worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    quiet_notebook_warnings()
 
     def watch():
         while True:
