@@ -33,7 +33,7 @@ _VALUE = re.compile(r"\d\.\d{3,}")
 
 def conv_loop(x, w, b=None, stride=1, padding=0, *, rows_stride=True, cols_stride=True, rows_pad=True,
               cols_pad=True, pad_twice=False, channels=None, out_order="C", filter_order=None, rows_short=0,
-              tap_scale=1):
+              tap_scale=1, flip_rows=False, x_channel=None, image=None, bias_sign=1):
     """A student's loop convolution with one of several bugs switched on."""
     N, C, H, Wd = x.shape
     K, _, R, S = w.shape
@@ -57,8 +57,10 @@ def conv_loop(x, w, b=None, stride=1, padding=0, *, rows_stride=True, cols_strid
                             for s in range(S):
                                 rr, ss = r0 + tap_scale * r, c0 + tap_scale * s
                                 if rr < xp.shape[2] and ss < xp.shape[3]:
-                                    acc += xp[n, c, rr, ss] * w[kk, c, r, s]
-                    plane.append(acc + (0 if b is None else b[k]))
+                                    xc = c if x_channel is None else x_channel(C, c)
+                                    nn = n if image is None else image(N, n)
+                                    acc += xp[nn, xc, rr, ss] * w[kk, c, R - 1 - r if flip_rows else r, s]
+                    plane.append(acc + (0 if b is None else bias_sign * b[k]))
             if out_order == "F":
                 plane += [0.0] * (OH * OW - len(plane))
                 y[n, k] = np.array(plane).reshape((OH, OW), order="F")
@@ -85,6 +87,10 @@ CONV_BUGS = [
     ("last output row unwritten", dict(rows_short=1), "last output row"),
     ("tap offset times stride", dict(tap_scale=2), "taps spread"),
     ("first channel skipped", dict(channels=lambda C: list(range(1, C))), "without input channel 0"),
+    ("filter flipped upside down only", dict(flip_rows=True), "flipped upside down"),
+    ("input channels reversed", dict(x_channel=lambda C, c: C - 1 - c), "input channels in reverse order"),
+    ("images reversed", dict(image=lambda N, n: N - 1 - n), "images in reverse order"),
+    ("bias subtracted", dict(bias_sign=-1), "bias subtracted"),
 ]
 
 
