@@ -121,11 +121,6 @@ def _sym(p):
     return ((p, p), (p, p))
 
 
-def _axes(a, b, what):
-    """Words for a pair of per-axis values."""
-    return f"{what} {a} along the rows and {b} along the columns"
-
-
 def _orders(make_y, plane_shape_ok=True):
     """The output written in another order, same shape."""
     def whole_f():
@@ -158,38 +153,25 @@ def _orders(make_y, plane_shape_ok=True):
 
 
 def _unwritten(make_y):
-    def zero(sl):
+    """The output with a first or last row or column never written (left at 0)."""
+    def zero(*regions):
         def go():
             y = np.array(make_y(), copy=True)
-            y[sl] = 0
+            for region in regions:
+                y[region] = 0
             return y
         return go
-    E = Ellipsis
+    E, A = Ellipsis, slice(None)
     return [H("last_row_unwritten", "with the last output row never written (left at 0)",
-              "is the loop over the output rows one short (range(OH - 1))?", zero((E, -1, slice(None)))),
+              "is the loop over the output rows one short (range(OH - 1))?", zero((E, -1, A))),
             H("last_column_unwritten", "with the last output column never written (left at 0)",
-              "is the loop over the output columns one short (range(OW - 1))?", zero((E, slice(None), -1))),
+              "is the loop over the output columns one short (range(OW - 1))?", zero((E, A, -1))),
             H("last_row_column_unwritten", "with the last output row and column never written (left at 0)",
-              "are the loops over the output rows and columns one short?",
-              zero((E, slice(-1, None), slice(None)))),
+              "are the loops over the output rows and columns one short?", zero((E, -1, A), (E, A, -1))),
             H("first_row_unwritten", "with the first output row never written (left at 0)",
-              "does the loop over the output rows start at 1 instead of 0?", zero((E, 0, slice(None)))),
+              "does the loop over the output rows start at 1 instead of 0?", zero((E, 0, A))),
             H("first_column_unwritten", "with the first output column never written (left at 0)",
-              "does the loop over the output columns start at 1 instead of 0?", zero((E, slice(None), 0)))]
-
-
-def _first_last_fix(hs):
-    """The row-and-column variant zeroes both the last row and the last column."""
-    out = []
-    for h in hs:
-        if h.key == "last_row_column_unwritten":
-            def go(h=h):
-                y = h.make()
-                y[..., :, -1] = 0
-                return y
-            h = H(h.key, h.says, h.ask, go)
-        out.append(h)
-    return out
+              "does the loop over the output columns start at 1 instead of 0?", zero((E, A, 0)))]
 
 
 # ------------------------------------------------------------ convolution
@@ -215,7 +197,7 @@ def conv_hypotheses(inp):
                    "j*stride)?" if (sh, sw) == (S, 1) else
                    "is the stride applied to the rows too (the window of output (i, j) starts at row i*stride)?"
                    if (sh, sw) == (1, S) else "does the window start at row i*stride and column j*stride?")
-            hs.append(H("stride_axis", f"with the window moving by {_axes(sh, sw, '')[1:]} (it should move by "
+            hs.append(H("stride_axis", f"with the window moving by {sh} along the rows and {sw} along the columns (it should move by "
                         f"{S} along both)", ask, conv(stride=(sh, sw))))
     for ph, pw in product(sorted({0, P, 2 * P, P + 1}), repeat=2):
         if (ph, pw) == (P, P):
@@ -293,7 +275,7 @@ def conv_hypotheses(inp):
                     lambda: conv(b=None)() + b[None, :N, None, None].transpose(1, 0, 2, 3)))
     hs += _orders(ref)
     hs += _shifts(ref)
-    hs += _first_last_fix(_unwritten(ref))
+    hs += _unwritten(ref)
     return hs
 
 

@@ -12,7 +12,7 @@ from itertools import product
 import numpy as np
 
 from .locate import Hypothesis as H
-from .variants import _first_last_fix, _sym, _sym_axes, _unwritten, gconv, gconv_backward
+from .variants import _sym, _sym_axes, _unwritten, gconv, gconv_backward
 
 
 # ------------------------------------------------------ convolution backward
@@ -94,7 +94,7 @@ def conv_backward_hypotheses():
         if P > 0:
             hs.append(H("dx_cut_corner", "with dx cut from the top-left corner of the padded gradient",
                         "cut the padding off both sides: dx_pad[:, :, P:P+H, P:P+W].", cut_corner))
-        return hs + axes_variants(inp, 0) + _first_last_fix(_unwritten(part(0, base(inp))))
+        return hs + axes_variants(inp, 0) + _unwritten(part(0, base(inp)))
 
     def dw_family(inp):
         x, w, dout = inp["x"], inp["w"], inp["dout"]

@@ -10,7 +10,7 @@ from itertools import product
 import numpy as np
 
 from .locate import Hypothesis as H
-from .variants import _first_last_fix, _orders, _unwritten, gpool, gpool_backward
+from .variants import _orders, _unwritten, gpool, gpool_backward
 
 
 # ---------------------------------------------------------------- pooling
@@ -55,7 +55,7 @@ def pool_hypotheses(inp, op="max"):
         hs.append(H("pool_image_zero", "with image 0's result for every image",
                     "is x indexed with the image loop variable (x[n])?", lambda: np.repeat(ref()[:1], N, axis=0)))
     hs += _orders(ref)
-    hs += _first_last_fix(_unwritten(ref))
+    hs += _unwritten(ref)
     return hs
 
 
