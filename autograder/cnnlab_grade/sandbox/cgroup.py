@@ -21,7 +21,8 @@ a read-only ``/sys/fs/cgroup``, controllers not delegated) grading goes on
 with the rlimits alone, and :func:`hierarchy` says so once in the log.
 
 The grader's groups live in a folder ``cnnlab-grade`` under its own cgroup
-(v1), or under the first of its own cgroup and the hierarchy's root where the
+(v1; for ``cpu`` right beside its own processes, so that each sandbox gets
+the share of one more process, whatever else the host runs), or under the first of its own cgroup and the hierarchy's root where the
 controllers can be enabled (v2, whose rule is that a group with processes
 has no children with controllers).  :meth:`Cgroup.outcome` reads what
 happened (OOM kills, refused forks, peak memory); :meth:`Cgroup.remove`
@@ -144,9 +145,11 @@ def detect(mountinfo: str = "/proc/self/mountinfo", proc_cgroup: str = "/proc/se
         bases = {}
         for c, own_dir in v1.items():
             try:
-                (own_dir / TOP).mkdir(exist_ok=True)
-                if c == "cpu" and not (own_dir / TOP / "cpu.shares").exists():
+                if c == "cpu":   # each sandbox one competitor beside the host's others, not all in one share
+                    if (own_dir / "cpu.shares").exists() and os.access(own_dir, os.W_OK):
+                        bases[c] = own_dir
                     continue
+                (own_dir / TOP).mkdir(exist_ok=True)
                 bases[c] = own_dir / TOP
             except OSError as e:
                 if c in NEEDED:
@@ -170,8 +173,8 @@ class Cgroup:
         self.dirs = h.dirs(rel)
         self.removed = False
 
-    def child(self, name: str, limits=None) -> "Cgroup":
-        return create(self.h, f"{self.rel}/{name}", limits)
+    def child(self, name: str, limits=None, *, leaf: bool = False) -> "Cgroup":
+        return create(self.h, f"{self.rel}/{name}", limits, leaf=leaf)
 
     @property
     def procs_files(self) -> list[str]:
@@ -231,6 +234,7 @@ class Cgroup:
         if self.removed:
             return
         self.removed = True
+        _LIVE.discard(self)
         self.kill()
         for d in self.dirs.values():
             subs = sorted((Path(r) for r, _d, _f in os.walk(d)), key=lambda p: -len(p.parts))
@@ -247,13 +251,17 @@ class Cgroup:
                         time.sleep(0.02)
 
 
-def create(h: Hierarchy, rel: str, limits=None) -> Cgroup:
-    """Make the group ``rel`` (below the grader's folder) with the ``limits``' memory, processes and CPU."""
+def create(h: Hierarchy, rel: str, limits=None, *, leaf: bool = False) -> Cgroup:
+    """Make the group ``rel`` (below the grader's folder) with the ``limits``' memory, processes and CPU;
+    without ``limits`` a parent of other groups (v2 enables the controllers for its children), or with
+    ``leaf`` a group for processes that only shares its parent's bounds."""
     cg = Cgroup(h, rel)
     for d in cg.dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     if h.version == 2:
         d = cg.dirs[""]
+        if limits is None and leaf:
+            return cg
         if limits is None:   # a parent: its children get the controllers
             have = (d / "cgroup.controllers").read_text().split()
             _write(d / "cgroup.subtree_control", " ".join(f"+{c}" for c in ("memory", "pids", "cpu") if c in have))
@@ -291,6 +299,7 @@ def create(h: Hierarchy, rel: str, limits=None) -> Cgroup:
 _LOCK = threading.Lock()
 _FOUND: list = []
 _COUNT = [0]
+_LIVE: set = set()             # the groups this process made and has not removed yet
 _TOKEN = os.urandom(3).hex()   # groups of two graders in different PID namespaces never clash
 
 
@@ -329,9 +338,11 @@ def hierarchy() -> Hierarchy | None:
                 found = detect()
                 if isinstance(found, Hierarchy):
                     found = _probe(found) or found
-            if isinstance(found, str):
+            if isinstance(found, str) and not os.environ.get("CNNLAB_GRADE_CGROUPS_SAID"):
+                os.environ["CNNLAB_GRADE_CGROUPS_SAID"] = "1"  # the workers started later say it no more
                 log.warning("cnnlab-grade: no cgroup per sandbox (%s); each process of a student is bounded by its "
                             "rlimits, but not all of them together", found)
+            if isinstance(found, str):
                 found = None
             _FOUND.append(found)
         return _FOUND[0]
@@ -346,8 +357,16 @@ def new_group(kind: str, limits=None) -> Cgroup | None:
         _COUNT[0] += 1
         rel = f"{kind}{os.getpid()}-{_TOKEN}-{_COUNT[0]}"
     try:
-        return create(h, rel, limits)
+        cg = create(h, rel, limits)
+        _LIVE.add(cg)
+        return cg
     except OSError as e:
         log.warning("cnnlab-grade: could not make the cgroup %s (%s); rlimits only for this sandbox", rel, e)
         Cgroup(h, rel).remove()
         return None
+
+
+def remove_all() -> None:
+    """Remove every group this process made (what runs in them is killed)."""
+    for cg in list(_LIVE):
+        cg.remove()
