@@ -267,3 +267,65 @@ def test_a_disk_filler_fills_its_scratch_space_and_nothing_reaches_the_host(tmp_
                 cg.remove()
     assert res.stdout.split(" ", 1)[1].strip().endswith("No space left on device"), res.stdout + res.stderr
     assert sorted(p.name for p in home.iterdir()) == [".cache", ".config", ".tmp", "ps1.ipynb"]
+
+
+# ---------------------------------------------------------------------------
+# only the environment the notebook needs
+
+SITES = r'''
+import json, os, site, sys
+dirs = site.getsitepackages([sys.base_prefix, sys.base_exec_prefix]) + ["/usr/lib/python3/dist-packages"]
+seen = {d: sorted(os.listdir(d)) for d in dirs if os.path.isdir(d) and not d.startswith(sys.prefix)}
+imported = {}
+for name in NAMES:
+    sys.path.extend(dirs)
+    try:
+        __import__(name)
+        imported[name] = True
+    except Exception:
+        imported[name] = False
+print(json.dumps({"seen": seen, "imported": imported, "numpy": __import__("numpy").__file__}))
+'''
+
+
+def _base_only_modules() -> list[str]:
+    """Modules of the base interpreter's site-packages that the grading environment lacks."""
+    import importlib.util
+    import site
+
+    names = []
+    for d in site.getsitepackages([sys.base_prefix]):
+        if os.path.isdir(d) and not d.startswith(sys.prefix):
+            for entry in sorted(os.listdir(d)):
+                name = entry[:-3] if entry.endswith(".py") else entry
+                if name.isidentifier() and (entry.endswith(".py") or os.path.isfile(os.path.join(d, entry, "__init__.py"))) \
+                        and importlib.util.find_spec(name) is None:
+                    names.append(name)
+    return names[:3]
+
+
+@needs_root
+def test_the_base_interpreters_packages_are_out_of_reach(tmp_path):
+    import json
+
+    names = _base_only_modules()
+    code = SITES.replace("NAMES", repr(names))
+    home = tmp_path / "home"
+    sb = Sandbox(Limits(cell_timeout=30, notebook_timeout=60))
+    with uid_slot() as uid:
+        prepare_home(home, {}, uid=uid)
+        res = subprocess.run(sb.command([sys.executable, "-c", code], home, uid=uid), capture_output=True,
+                             text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    plain = json.loads(res.stdout)
+    student = _Student(Limits(cell_timeout=30, notebook_timeout=60))
+    try:
+        nb = _notebook(code)
+        student.run(nb)
+    finally:
+        student.close()
+    kernel = json.loads(_text(nb.cells[0]))
+    for out in (plain, kernel):
+        assert all(listing == [] for listing in out["seen"].values()), out["seen"]
+        assert out["imported"] == {n: False for n in names}
+        assert out["numpy"].startswith(sys.prefix)  # the grading environment's own packages are all there

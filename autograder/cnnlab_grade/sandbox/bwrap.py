@@ -75,6 +75,28 @@ def runtime_paths(extra=()) -> list[Path]:
     return _minimal(candidates)
 
 
+def foreign_site_packages(keep=()) -> list[Path]:
+    """Package folders of other Python environments inside what the sandbox binds: the base
+    interpreter's ``site-packages`` (a venv needs its standard library, not its packages) and the
+    system's ``dist-packages``.  A student who put one on ``sys.path`` could import a second
+    copy of a library the grading environment leaves out (a ``scipy`` the referee hides), so each
+    is covered by an empty tmpfs.  The running environment's own folders and ``keep`` stay."""
+    import glob
+    import site
+
+    found = set(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix]))
+    for root in {sys.base_prefix, sys.base_exec_prefix, "/usr", "/usr/local", "/opt/conda"}:
+        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages", "lib/python3/dist-packages",
+                        "lib64/python3*/site-packages"):
+            found.update(glob.glob(os.path.join(root, pattern)))
+    own = {Path(os.path.realpath(p)) for p in [*site.getsitepackages(), *keep, package_root()]}
+    out = []
+    for p in sorted({Path(os.path.realpath(p)) for p in found if os.path.isdir(p)}):
+        if not any(_under(p, o) or _under(o, p) for o in own):
+            out.append(p)
+    return out
+
+
 SYSTEM_RO = ["/usr", "/etc", "/sys", "/opt/conda"]
 SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
 
@@ -164,8 +186,9 @@ class Sandbox:
             ancestors(p)
             args.extend(["--ro-bind", str(p), str(p)])
             bound.append(p)
-        # hidden paths that happen to lie inside something bound above stay hidden
-        for s in self.hidden:
+        # hidden paths that happen to lie inside something bound above stay hidden, and so do
+        # other environments' packages
+        for s in (*self.hidden, *foreign_site_packages(self.extra_ro)):
             s = Path(os.path.realpath(s))
             if any(_under(s, b) for b in bound) and os.path.exists(s):
                 args.extend(["--tmpfs", str(s)] if s.is_dir() else ["--ro-bind", "/dev/null", str(s)])
