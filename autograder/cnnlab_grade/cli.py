@@ -73,7 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     lim.add_argument("--cell-timeout", type=float, default=None, metavar="S", help="seconds per cell")
     lim.add_argument("--notebook-timeout", type=float, default=None, metavar="S", help="seconds per notebook")
     lim.add_argument("--memory", default=None, metavar="SIZE", help="memory per process, e.g. 4G")
-    lim.add_argument("--processes", type=int, default=None, metavar="N", help="processes and threads")
+    lim.add_argument("--processes", type=int, default=None, metavar="N",
+                     help="processes and threads (of all the notebook's processes together)")
+    lim.add_argument("--total-memory", default=None, metavar="SIZE",
+                     help="memory of all the notebook's processes together, its scratch files included "
+                          "(default: --memory; needs root for a cgroup per sandbox)")
+    lim.add_argument("--scratch", default=None, metavar="SIZE",
+                     help="size of each scratch space (home, /tmp, /dev/shm; default 256M)")
+    lim.add_argument("--cpus", type=float, default=None, metavar="N",
+                     help="cores one notebook may use at most (default 1; 0: no quota, an equal share only)")
     safety = p.add_argument_group("sandbox")
     safety.add_argument("--unsafe", action="store_true",
                         help="grade without the bubblewrap sandbox when it is not available (student code then "
@@ -87,12 +95,19 @@ def _options(args, course, parser):
     from .records import Options
 
     given = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("notebook_timeout", args.notebook_timeout),
-                               ("memory", args.memory), ("processes", args.processes)) if v is not None}
+                               ("memory", args.memory), ("processes", args.processes),
+                               ("total_memory", args.total_memory), ("scratch", args.scratch),
+                               ("cpus", args.cpus)) if v is not None}
     try:
         for a in args.assignments or course.assignments():
             course.limits(a, given)  # a bad value fails here, with the option's name
     except ValueError as e:
-        parser.error(str(e).replace("memory", "--memory") if "memory" in str(e) else str(e))
+        text = str(e)
+        for key in ("total_memory", "scratch", "cpus"):
+            text = text.replace(key, "--" + key.replace("_", "-"))
+        if "--total-memory" not in text:
+            text = text.replace("memory", "--memory")
+        parser.error(text)
     due = {}
     for item in args.due:
         if "=" in item.split("T")[0]:

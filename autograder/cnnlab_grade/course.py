@@ -75,7 +75,11 @@ class Course:
             notebook_timeout=float(self.setting(assignment, "notebook_timeout", given.get("notebook_timeout"),
                                                 base.notebook_timeout)),
             memory=parse_size(self.setting(assignment, "memory", given.get("memory"), base.memory), "memory"),
-            processes=int(self.setting(assignment, "processes", given.get("processes"), base.processes)))
+            processes=int(self.setting(assignment, "processes", given.get("processes"), base.processes)),
+            total_memory=(None if (total := self.setting(assignment, "total_memory", given.get("total_memory")))
+                          is None else parse_size(total, "total_memory")),
+            tmp_size=parse_size(self.setting(assignment, "scratch", given.get("scratch"), base.tmp_size), "scratch"),
+            cpus=float(self.setting(assignment, "cpus", given.get("cpus"), base.cpus)))
 
     def spec_path(self, assignment: str) -> Path | None:
         if self.autograder:
@@ -84,4 +88,4 @@ class Course:
         return None
 
 
-LIMIT_KEYS = ("cell_timeout", "notebook_timeout", "memory", "processes")
+LIMIT_KEYS = ("cell_timeout", "notebook_timeout", "memory", "processes", "total_memory", "scratch", "cpus")

@@ -29,7 +29,7 @@ from time import monotonic
 
 from .records import Bundle, Job, Submission
 from .referee import Referee
-from .sandbox import Sandbox, uid_slot
+from .sandbox import Sandbox, leftovers, uid_slot
 from .stages.collect import Collect
 from .stages.export import Export
 from .stages.feedback import WriteFeedback
@@ -81,7 +81,7 @@ def grade_submission(job: Job, bundle: Bundle) -> dict:
     referee = referee_for(bundle)
     check_referee(bundle, warm, referee)  # once per process (done by the coordinator when it can)
     sub = Submission(job, bundle)
-    with tempfile.TemporaryDirectory(prefix="cnnlab-grade-job-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.job_prefix()) as tmp:
         os.chmod(tmp, 0o755)
         ctx = Context(sandbox_for(bundle), _worker_uid(), warm, Path(tmp), referee)
         for stage in (cls() for cls in STAGES):

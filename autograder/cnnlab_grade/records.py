@@ -84,6 +84,12 @@ class Limits:
     write; ``tmp_size`` the size of its ``/tmp``; ``output_bytes`` the output
     kept per cell (the rest is dropped with a note, so a print loop cannot
     exhaust the grader's memory).
+
+    Where the grader can make a cgroup per sandbox (:mod:`cnnlab_grade.sandbox.cgroup`),
+    all the sandbox's processes together are bounded too: ``total_memory``
+    bytes (``None``: the same as ``memory``; its tmpfs scratch space counts
+    too), ``processes`` processes and threads, and ``cpus`` cores (``0``: no
+    quota, only an equal share).
     """
 
     cell_timeout: float = 30.0
@@ -93,6 +99,8 @@ class Limits:
     file_size: int = 256 * 2**20
     tmp_size: int = 256 * 2**20
     output_bytes: int = 512 * 2**10
+    total_memory: int | None = None
+    cpus: float = 1.0
 
     def __post_init__(self):
         for name in ("cell_timeout", "notebook_timeout"):
@@ -101,6 +109,15 @@ class Limits:
         for name in ("memory", "processes", "file_size", "tmp_size", "output_bytes"):
             if not int(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.total_memory is not None and not int(self.total_memory) > 0:
+            raise ValueError(f"total_memory must be positive, got {self.total_memory!r}")
+        if not (isinstance(self.cpus, (int, float)) and 0 <= self.cpus <= 1024):
+            raise ValueError(f"cpus must be a number of cores from 0 (no quota) up, got {self.cpus!r}")
+
+    @property
+    def total_memory_bytes(self) -> int:
+        """The memory of all the sandbox's processes together (its cgroup's limit)."""
+        return int(self.total_memory if self.total_memory is not None else self.memory)
 
     @property
     def cpu_seconds(self) -> int:

@@ -29,13 +29,14 @@ from nbgrader import utils as nbutils
 
 from . import feedback as fb
 from .records import RESULT_VERSION, Bundle, GradingBroken
-from .sandbox import Sandbox, package_root, prepare_home, run_notebook, uid_slot
+from .sandbox import Sandbox, leftovers, package_root, prepare_home, run_notebook, uid_slot
 
 
-def sandbox_for(bundle: Bundle, limits=None) -> Sandbox:
-    """The sandbox of a bundle's students (``limits``: other limits than the bundle's)."""
+def sandbox_for(bundle: Bundle, limits=None, home_on_host: bool = False) -> Sandbox:
+    """The sandbox of a bundle's students (``limits``: other limits than the bundle's; ``home_on_host``:
+    the instructor's run, whose home keeps the caches it made)."""
     return Sandbox(limits or bundle.limits, hidden=tuple(bundle.hidden_paths), extra_ro=tuple(bundle.extra_ro),
-                   unsafe=bundle.unsafe)
+                   unsafe=bundle.unsafe, home_on_host=home_on_host)
 
 
 def _warm_root() -> Path:
@@ -85,7 +86,7 @@ def check_referee(bundle: Bundle, warm: dict, referee) -> None:
     if not bundle.spec or bundle.fingerprint() in _REFEREE_CHECKED:
         return
     problems = []
-    with uid_slot() as uid, tempfile.TemporaryDirectory(prefix="cnnlab-grade-check-") as tmp:
+    with uid_slot() as uid, tempfile.TemporaryDirectory(prefix=leftovers.job_prefix() + "check-") as tmp:
         os.chmod(tmp, 0o755)
         for name, text in bundle.source_notebooks.items():
             nb = nbformat.reads(text, as_version=4)
@@ -106,7 +107,8 @@ def _calibrate(bundle: Bundle, where: Path):
     where.mkdir(parents=True)
     # generous limits: the first run compiles what later runs load from the cache
     sandbox = sandbox_for(bundle, bundle.limits.but(cell_timeout=max(bundle.limits.cell_timeout, 120),
-                                                    notebook_timeout=max(bundle.limits.notebook_timeout, 600)))
+                                                    notebook_timeout=max(bundle.limits.notebook_timeout, 600)),
+                          home_on_host=True)
     problems = []
     with uid_slot() as uid:
         home = where / "home"

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 from .pipeline import grade_submission
+from .sandbox import leftovers
 
 
 def quiet_notebook_warnings():
@@ -42,13 +43,15 @@ def _worker_init(coordinator: int):
     watches the coordinator itself; the sandboxes die with their worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     quiet_notebook_warnings()
+    leftovers.on_exit()  # its zygotes, cgroups and folders go with it (normal exit or SIGTERM)
 
     def watch():
         while True:
             time.sleep(0.5)
             try:
                 os.kill(coordinator, 0)
-            except ProcessLookupError:
+            except ProcessLookupError:   # the coordinator is gone (kill -9): nothing of this worker stays
+                leftovers.cleanup()
                 os._exit(1)
             except PermissionError:
                 pass
@@ -108,13 +111,20 @@ def local(jobs, bundles, workers):
 
 
 def _kill(pool: ProcessPoolExecutor):
+    """Stop the workers now: SIGTERM (each removes its zygotes, cgroups and folders), SIGKILL
+    for one that does not go within seconds; then remove whatever a worker left."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():
-            p.kill()
+            p.terminate()
+    deadline = time.monotonic() + 10
     for p in procs:
-        p.join(timeout=5)
+        p.join(timeout=max(0.1, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+    leftovers.sweep([p.pid for p in procs])
 
 
 def dask(jobs, bundles, address):

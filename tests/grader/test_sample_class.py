@@ -193,6 +193,7 @@ def test_an_interrupted_run_resumes_without_regrading(tmp_path):
         deadline = time.time() + 300
         while time.time() < deadline and len(list(results.glob("*.json"))) < n:
             time.sleep(0.2)
+        pids = [pid for pid, _ in _processes_with(marker, pids=True)]
         proc.send_signal(how)
         proc.wait(timeout=120)
         fh.close()
@@ -212,6 +213,10 @@ def test_an_interrupted_run_resumes_without_regrading(tmp_path):
             time.sleep(0.5)
             left = _processes_with(marker)
         assert left == []
+        deadline = time.time() + 15   # nor its folders in /run and /tmp, its tmpfs mounts, its cgroups
+        while _left_behind(pids) and time.time() < deadline:
+            time.sleep(0.5)
+        assert _left_behind(pids) == []
     res = cli(subs, "ps1", "-o", out, "--due", EXPECTED["due"], *LIMITS, "--quiet", cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert f"already graded {len(done)}," in res.stdout
@@ -227,15 +232,36 @@ def test_an_interrupted_run_resumes_without_regrading(tmp_path):
         assert sorted(x.student_id for x in gb.assignment_submissions("ps1")) == sorted(SUBSET)
 
 
-def _processes_with(marker: str) -> list[str]:
+def _processes_with(marker: str, pids: bool = False) -> list:
     found = []
     for p in Path("/proc").iterdir():
         try:
             if p.name.isdigit() and f"CNNLAB_TEST_MARKER={marker}".encode() in (p / "environ").read_bytes():
-                found.append((p / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
+                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+                found.append((int(p.name), cmd) if pids else cmd)
         except OSError:
             pass
     return found
+
+
+def _left_behind(pids) -> list[str]:
+    """What the grading processes ``pids`` left: zygote and job folders, tmpfs mounts, cgroups."""
+    import tempfile
+
+    from cnnlab_grade.sandbox import cgroup
+
+    left = []
+    mounts = Path("/proc/self/mountinfo").read_text()
+    for pid in pids:
+        for place in (Path("/run"), Path(tempfile.gettempdir())):
+            left += [str(p) for p in place.glob(f"cnnlab-grade-zygote-{pid}-*")]
+            left += [str(p) for p in place.glob(f"cnnlab-grade-job-{pid}-*")]
+        if f"cnnlab-grade-zygote-{pid}-" in mounts:
+            left.append(f"a tmpfs mount of {pid}")
+        h = cgroup.hierarchy()
+        for base in (h.bases.values() if h else []):
+            left += [str(p) for p in base.glob(f"*{pid}-*") if re.fullmatch(rf"[a-z]+{pid}-[0-9a-f]+-\d+", p.name)]
+    return left
 
 
 def test_a_dask_cluster_grades_the_same(tmp_path):

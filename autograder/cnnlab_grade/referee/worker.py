@@ -21,6 +21,7 @@ from time import monotonic
 
 from . import _worker_main as wire
 from ..sandbox import Sandbox, prepare_home, stop_process
+from ..sandbox import cgroup as cgroups
 
 MAX_REPLY_BYTES = 256 * 2**20
 #: the worker runs from its source text (``python -I -c``), so it needs no file
@@ -44,11 +45,17 @@ class Worker:
         prepare_home(home, files, uid=uid, warm=warm)
         r_in, w_in = os.pipe()    # grader -> worker
         r_out, w_out = os.pipe()  # worker -> grader
+        self.cgroup = cgroups.new_group("r", sandbox.limits)  # all the worker's processes together
         cmd = sandbox.command([sys.executable, "-I", "-c", WORKER_SOURCE, str(r_in), str(w_out),
-                               json.dumps(list(hide))], home, uid=uid)
-        self.proc = subprocess.Popen(cmd, pass_fds=(r_in, w_out), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     cwd=str(home) if sandbox.unsafe else None, start_new_session=True)
+                               json.dumps(list(hide))], home, uid=uid, cgroup=self.cgroup)
+        try:
+            self.proc = subprocess.Popen(cmd, pass_fds=(r_in, w_out), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         cwd=str(home) if sandbox.unsafe else None, start_new_session=True)
+        except BaseException:
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            raise
         os.close(r_in)
         os.close(w_out)
         self.w, self.r = w_in, r_out
@@ -121,7 +128,11 @@ class Worker:
         raise WorkerGone("the worker sent an unexpected reply")
 
     def close(self):
-        stop_process(self.proc, (self.w, self.r))
+        try:
+            stop_process(self.proc, (self.w, self.r))
+        finally:
+            if self.cgroup is not None:
+                self.cgroup.remove()
 
 
 class Session:

@@ -2,6 +2,7 @@
 
 bwrap          the command line: mounts, namespaces, limits (:class:`Sandbox`)
 uids           an unprivileged uid per concurrent sandbox
+cgroup         a cgroup per sandbox: memory, processes and CPU of all its processes together
 home           the student's scratch home and the files it starts with
 availability   whether the sandbox works here (else the grader refuses); stopping sandboxed processes
 kernel         running a notebook in a sandboxed kernel, fault by fault (:class:`NotebookRun`)

@@ -30,12 +30,14 @@ import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x04000000, 0x08000000, 0x20000000
+CLONE_NEWCGROUP = 0x02000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_MOVE, MS_REC, MS_PRIVATE = 1, 2, 4, 8192, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 HOME = "/home/student"
 STAGE = "/run/cnnlab/stage"
 WARM = "/run/cnnlab/warm"
+CGROUPS = "/run/cnnlab/cgroup"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -104,7 +106,16 @@ def _fresh_tmp(size):
 def _student(req):
     """In the fork: isolate, set up the home, then become init + kernel."""
     uid, limits = req["uid"], req["limits"]
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+    joined = True
+    for procs in req.get("cgroup") or ():  # first of all: every process of the student is born in its cgroup
+        try:
+            with open(procs, "w") as fh:
+                fh.write("0")
+        except OSError as e:
+            joined = False
+            print(f"cgroup {procs}: {e}", file=sys.stderr, flush=True)
+    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    _check(_libc.unshare(flags | (CLONE_NEWCGROUP if req.get("cgroup") and joined else 0)), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     size = int(limits["tmp_size"])
     _mount("tmpfs", HOME, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=0755")
@@ -115,7 +126,7 @@ def _student(req):
     if os.path.isdir(WARM):
         for rel in os.listdir(WARM):
             _copy_tree(os.path.join(WARM, rel), os.path.join(HOME, rel), uid)
-    for path in (STAGE, WARM):
+    for path in (STAGE, WARM, *_mounts_under(CGROUPS)):
         if os.path.isdir(path):
             _check(_libc.umount2(path.encode(), MNT_DETACH), f"umount {path}")
     _mount("tmpfs", os.path.dirname(STAGE), "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0755")

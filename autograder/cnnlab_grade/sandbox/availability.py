@@ -72,6 +72,10 @@ def require_sandbox(unsafe: bool) -> None:
     """Raise :class:`SandboxUnavailable` with the reason unless the sandbox
     works or the TA explicitly chose ``unsafe``."""
     problem = sandbox_problem()
+    if not problem:
+        from .cgroup import hierarchy
+
+        hierarchy()  # says once whether each sandbox gets a cgroup
     if problem and not unsafe:
         raise SandboxUnavailable(
             f"Refusing to grade: {problem}.\nWithout the sandbox, student code runs as you, can read the "

@@ -34,6 +34,10 @@ from .uids import is_root, own_process_count
 
 #: where the student's scratch directory appears inside the sandbox
 HOME = "/home/student"
+#: where the host folder the home starts from is bound (read-only) while it is copied
+HOME_STAGE = "/run/cnnlab/home"
+#: where the zygote sees its cgroup's folders
+CGROUP_INSIDE = "/run/cnnlab/cgroup"
 #: the bubblewrap executable (``CNNLAB_GRADE_BWRAP`` overrides it, e.g. for a build of one's own)
 BWRAP = os.environ.get("CNNLAB_GRADE_BWRAP", "bwrap")
 
@@ -71,6 +75,28 @@ def runtime_paths(extra=()) -> list[Path]:
     return _minimal(candidates)
 
 
+def foreign_site_packages(keep=()) -> list[Path]:
+    """Package folders of other Python environments inside what the sandbox binds: the base
+    interpreter's ``site-packages`` (a venv needs its standard library, not its packages) and the
+    system's ``dist-packages``.  A student who put one on ``sys.path`` could import a second
+    copy of a library the grading environment leaves out (a ``scipy`` the referee hides), so each
+    is covered by an empty tmpfs.  The running environment's own folders and ``keep`` stay."""
+    import glob
+    import site
+
+    found = set(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix]))
+    for root in {sys.base_prefix, sys.base_exec_prefix, "/usr", "/usr/local", "/opt/conda"}:
+        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages", "lib/python3/dist-packages",
+                        "lib64/python3*/site-packages"):
+            found.update(glob.glob(os.path.join(root, pattern)))
+    own = {Path(os.path.realpath(p)) for p in [*site.getsitepackages(), *keep, package_root()]}
+    out = []
+    for p in sorted({Path(os.path.realpath(p)) for p in found if os.path.isdir(p)}):
+        if not any(_under(p, o) or _under(o, p) for o in own):
+            out.append(p)
+    return out
+
+
 SYSTEM_RO = ["/usr", "/etc", "/sys", "/opt/conda"]
 SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
 
@@ -90,6 +116,7 @@ class Sandbox:
     hidden: tuple = ()
     extra_ro: tuple = ()
     unsafe: bool = False
+    home_on_host: bool = False  # True: the home is the host folder itself (the warm run keeps its caches)
 
     @functools.cached_property
     def ro_paths(self) -> list[Path]:
@@ -159,50 +186,72 @@ class Sandbox:
             ancestors(p)
             args.extend(["--ro-bind", str(p), str(p)])
             bound.append(p)
-        # hidden paths that happen to lie inside something bound above stay hidden
-        for s in self.hidden:
+        # hidden paths that happen to lie inside something bound above stay hidden, and so do
+        # other environments' packages
+        for s in (*self.hidden, *foreign_site_packages(self.extra_ro)):
             s = Path(os.path.realpath(s))
             if any(_under(s, b) for b in bound) and os.path.exists(s):
                 args.extend(["--tmpfs", str(s)] if s.is_dir() else ["--ro-bind", "/dev/null", str(s)])
         for host, inside, writable in binds:
             inside = Path(inside)
             ancestors(inside)
-            if host is None:
+            if host == "tmpfs":
+                args.extend(["--size", str(self.limits.tmp_size), "--perms", "0755", "--tmpfs", str(inside)])
+            elif host is None:
                 args.extend(["--perms", "0755", "--dir", str(inside)])
             else:
                 args.extend(["--bind" if writable else "--ro-bind", str(host), str(inside)])
             made.add(str(inside))
-        args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                  "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv"]
         return args
 
     def command(self, cmd: list[str], home: Path, *, uid: int | None = None, rw=(),
-                env: dict | None = None) -> list[str]:
+                env: dict | None = None, cgroup=None) -> list[str]:
         """The argv that runs ``cmd`` in the sandbox with ``home`` (a host
         directory) as its home and working directory; ``rw`` are host paths
-        bound read-write at the same place (the kernel's socket directory)."""
+        bound read-write at the same place (the kernel's socket directory);
+        ``cgroup`` (:class:`.cgroup.Cgroup`): the group every process of the
+        sandbox is born in.
+
+        The home is a tmpfs of ``limits.tmp_size`` that starts as a copy of
+        ``home`` (read-only at ``/run/cnnlab/home``): what the student's code
+        writes stays in memory, bounded, and goes with the sandbox; only with
+        ``home_on_host`` (the instructor's warm run) is ``home`` itself bound."""
         home = Path(home)
         environment = self.environment(home, env)
+        joined = cgroup.join_command if cgroup is not None else list
         if self.unsafe:
-            return ["env", "-i", *[f"{k}={v}" for k, v in environment.items()], *self._prlimit(), *cmd]
-        args = [BWRAP, *self._mounts([(home, HOME, True), *((p, p, True) for p in rw)])]
+            return joined(["env", "-i", *[f"{k}={v}" for k, v in environment.items()], *self._prlimit(), *cmd])
+        homes = ([(home, HOME, True)] if self.home_on_host else
+                 [(home, HOME_STAGE, False), ("tmpfs", HOME, True)])
+        args = [BWRAP, *self._mounts([*homes, *((p, p, True) for p in rw)]), "--unshare-cgroup-try"]
         for k, v in environment.items():
             args.extend(["--setenv", k, v])
-        args += ["--chdir", HOME]
+        args += ["--chdir", HOME, "--"]
+        copy = f"cp -R --preserve=mode,timestamps {HOME_STAGE}/. {HOME}/"
         if is_root():
             if uid is None:
                 raise ValueError("uid: running as root, the sandbox needs an unprivileged uid (use uid_slot())")
-            args += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            if not self.home_on_host:   # as root, before the uid drops: the copy belongs to the student's uid
+                args += ["/bin/sh", "-c", f'{copy} && chown -R {uid}:{uid} {HOME} && exec "$@"', "sh"]
+            args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                      "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all"]
         else:
-            args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--"]
-        return args + self._prlimit() + list(cmd)
+            args[-1:-1] = ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+            if not self.home_on_host:
+                args += ["/bin/sh", "-c", f'{copy} && exec "$@"', "sh"]
+        return joined(args + self._prlimit() + list(cmd))
 
-    def zygote_command(self, cmd: list[str], *, stage: Path, runtime: Path, warm: Path | None) -> list[str]:
+    def zygote_command(self, cmd: list[str], *, stage: Path, runtime: Path, warm: Path | None,
+                       cgroup=None) -> list[str]:
         """The argv of a kernel zygote (:mod:`.zygote`): the same sandbox, but
         run as root inside it (it isolates each kernel it forks further and
         drops to the student's uid there); the student's files arrive through
-        ``stage`` (read-only), the kernels' sockets live in ``runtime``."""
+        ``stage`` (read-only), the kernels' sockets live in ``runtime``.
+        ``cgroup``: the zygote's group; it runs in its child ``zygote`` and
+        sees the group's folders at ``/run/cnnlab/cgroup/<controller>``, where
+        it moves each kernel it forks into the kernel's own child group."""
         if not is_root():
             from .availability import SandboxUnavailable
 
@@ -210,7 +259,10 @@ class Sandbox:
         binds = [(None, HOME, False), (stage, "/run/cnnlab/stage", False), (runtime, runtime, True)]
         if warm is not None and Path(warm).is_dir():
             binds.append((warm, "/run/cnnlab/warm", False))
+        if cgroup is not None:
+            binds += [(d, f"{CGROUP_INSIDE}/{ctrl or 'unified'}", True) for ctrl, d in cgroup.dirs.items()]
         args = [BWRAP, *self._mounts(binds)]
         for k, v in self.environment(Path(HOME)).items():
             args.extend(["--setenv", k, v])
-        return args + ["--chdir", "/", "--", *cmd]
+        args += ["--chdir", "/", "--", *cmd]
+        return cgroup.child("zygote", leaf=True).join_command(args) if cgroup is not None else args

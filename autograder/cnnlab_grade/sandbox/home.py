@@ -45,3 +45,27 @@ def prepare_home(home: Path, files: dict[str, bytes], *, uid: int | None, warm: 
             for n in dirs + fnames:
                 os.lchown(os.path.join(root, n), uid, uid)
     os.chmod(home, 0o755)
+
+
+_libc = None
+
+
+def _lib():
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def mount_tmpfs(path: Path, size: int) -> bool:
+    """A tmpfs of ``size`` bytes on ``path`` (root only); False where it cannot be mounted."""
+    if not is_root():
+        return False
+    opts = f"size={int(size)},mode=0755".encode()
+    return _lib().mount(b"tmpfs", str(path).encode(), b"tmpfs", 2 | 4, opts) == 0  # MS_NOSUID | MS_NODEV
+
+
+def umount(path: Path) -> None:
+    _lib().umount2(str(path).encode(), 2)  # MNT_DETACH

@@ -40,6 +40,7 @@ from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
 
 from ..records import Fault, Limits
+from . import cgroup as cgroups
 from .bwrap import Sandbox
 from .uids import is_root
 
@@ -59,6 +60,7 @@ class SandboxKernelManager(AsyncKernelManager):
             argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             display_name="Python 3 (cnnlab sandbox)", language="python", interrupt_mode="message")
         self.sandbox, self.home, self.uid, self.rundir = sandbox, Path(home), uid, rundir
+        self.cgroup = None  # the kernel's cgroup (made when it starts)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
@@ -66,7 +68,9 @@ class SandboxKernelManager(AsyncKernelManager):
             # the unprivileged kernel must read its connection file and create its sockets
             os.chown(self.rundir, self.uid, self.uid)
             os.chown(self.connection_file, self.uid, self.uid)
-        return self.sandbox.command(cmd, self.home, uid=self.uid, rw=[self.rundir])
+        if self.cgroup is None:
+            self.cgroup = cgroups.new_group("k", self.sandbox.limits)
+        return self.sandbox.command(cmd, self.home, uid=self.uid, rw=[self.rundir], cgroup=self.cgroup)
 
 
 def _size(msg) -> int:
@@ -110,6 +114,17 @@ def _grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
+def _gib(n: int) -> str:
+    return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
+
+
+def bound_messages(limits: Limits) -> dict:
+    """What a TA reads when the sandbox's cgroup stopped the notebook (by fault kind)."""
+    return {"out-of-memory": f"out of memory: the notebook's processes used more than "
+                             f"{_gib(limits.total_memory_bytes)} together and were stopped",
+            "process-limit": f"process limit: the notebook started more than {limits.processes} processes"}
+
+
 class NotebookRun:
     """Runs one notebook; :meth:`run` returns the list of faults (the
     notebook's cells get their outputs in place)."""
@@ -126,6 +141,7 @@ class NotebookRun:
         self.faults: list[Fault] = []
         self.client: _Client | None = None
         self.restarts = 0
+        self._seen: dict = {}  # cgroup -> its outcome when last read
 
     # -- kernel lifecycle -------------------------------------------------
     async def _start(self):
@@ -137,6 +153,7 @@ class NotebookRun:
                          allow_errors=True, raise_on_iopub_timeout=False, iopub_timeout=4,
                          startup_timeout=120, record_timing=False,
                          output_bytes=self.limits.output_bytes)
+        self.client = client  # from here on, _stop cleans up (the kernel, its cgroup)
         log = open(self.log_path, "ab") if self.log_path else open(os.devnull, "wb")
         try:
             kw = dict(stdout=log, stderr=log, stdin=open(os.devnull, "rb"))
@@ -150,10 +167,25 @@ class NotebookRun:
         reply = await client.async_wait_for_reply(msg_id)
         if reply and "language_info" in reply["content"]:
             self.nb.metadata["language_info"] = reply["content"]["language_info"]
-        self.client = client
+
+    def _bounds(self, idx: int | None, gid: str | None, *, final: bool = False) -> None:
+        """Faults for what the kernel's cgroup stopped since it was last read (the cell ``idx``);
+        with ``final`` the group goes (what is left of the kernel's processes with it)."""
+        cg = getattr(self.client.km, "cgroup", None) if self.client else None
+        if cg is None:
+            return
+        out = cg.outcome()
+        before = self._seen.get(cg, {})
+        words = bound_messages(self.limits)
+        for key, kind in (("oom_kills", "out-of-memory"), ("fork_refused", "process-limit")):
+            if out[key] > before.get(key, 0):
+                self.faults.append(Fault(kind, idx, gid, words[kind]))
+        self._seen[cg] = out
+        if final:
+            cg.remove()
 
     async def _stop(self):
-        client, self.client = self.client, None
+        client = self.client
         if client is None:
             return
         km = client.km
@@ -166,6 +198,10 @@ class NotebookRun:
             await km.shutdown_kernel(now=True)
         except Exception:
             pass
+        try:
+            self._bounds(None, None, final=True)
+        finally:
+            self.client = None
 
     async def _responsive(self) -> bool:
         kc = self.client.kc
@@ -241,6 +277,7 @@ class NotebookRun:
                     died = "the kernel died while running this cell (out of memory, a crash or os._exit)"
                 except asyncio.TimeoutError:
                     died = f"the kernel stopped answering during this cell (limit {client.timeout} s)"
+                self._bounds(idx, gid)
                 if client.truncated:
                     cell.outputs.append(NotebookNode(
                         output_type="stream", name="stdout",

@@ -32,9 +32,10 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.provisioning import LocalProvisioner
 
 from . import _zygote_main
+from . import cgroup as cgroups
 from .availability import stop_process
-from .bwrap import Sandbox
-from .home import write_files
+from .bwrap import CGROUP_INSIDE, Sandbox
+from .home import mount_tmpfs, umount, write_files
 from .uids import is_root
 
 SOURCE = Path(_zygote_main.__file__).read_text()
@@ -49,17 +50,32 @@ class Zygote:
 
     def __init__(self, sandbox: Sandbox, uid: int, preload: list[str], warm_dir: Path | None, base: Path):
         """``base``: a host folder for the zygote's staging and socket folders
-        (it may lie under /tmp: each kernel's fresh /tmp keeps what is bound there)."""
+        (it may lie under /tmp: each kernel's fresh /tmp keeps what is bound there).
+        The socket folder, which the kernels can write to, is a tmpfs of the
+        limits' scratch size (nothing reaches the host's disk); the zygote and
+        its kernels live in a cgroup of their own, each kernel in a child group
+        with the limits (:mod:`.cgroup`; without cgroups, the rlimits alone)."""
         self.sandbox, self.uid, self.base = sandbox, uid, Path(base)
         self.stage = self.base / "stage"
         self.runtime = self.base / "run"
+        self.closed, self._k, self.group, self._mounted = False, 0, None, False
         for d in (self.stage, self.runtime):
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o755)
+        self.proc = None
+        try:
+            self._start(sandbox, preload, warm_dir)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, sandbox, preload, warm_dir):
+        self._mounted = mount_tmpfs(self.runtime, sandbox.limits.tmp_size)
+        self.group = cgroups.new_group("z")
         r_in, w_in = os.pipe()
         r_out, w_out = os.pipe()
         cmd = sandbox.zygote_command([sys.executable, "-P", "-c", SOURCE, str(r_in), str(w_out), json.dumps(preload)],
-                                     stage=self.stage, runtime=self.runtime, warm=warm_dir)
+                                     stage=self.stage, runtime=self.runtime, warm=warm_dir, cgroup=self.group)
         self.proc = subprocess.Popen(cmd, pass_fds=(r_in, w_out), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=open(self.base / "zygote.log", "ab"),
                                      start_new_session=True)
@@ -109,8 +125,32 @@ class Zygote:
     def drop_stage(self, name: str):
         shutil.rmtree(self.stage / name, ignore_errors=True)
 
+    def kernel_group(self, limits) -> tuple:
+        """A cgroup for the next kernel, and the files the zygote writes its pid to (None, [] without)."""
+        if self.group is None:
+            return None, []
+        self._k += 1
+        try:
+            cg = self.group.child(f"k{self._k}", limits)
+        except OSError as e:
+            cgroups.log.warning("cnnlab-grade: no cgroup for a kernel (%s); rlimits only", e)
+            return None, []
+        return cg, [f"{CGROUP_INSIDE}/{ctrl or 'unified'}/k{self._k}/cgroup.procs" for ctrl in cg.dirs]
+
     def close(self):
-        stop_process(self.proc, (self._w, self._r))
+        """Stop the zygote and every kernel, remove its cgroups, its tmpfs and its folder (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.proc is not None:
+                stop_process(self.proc, (self._w, self._r))
+        finally:
+            if self.group is not None:
+                self.group.remove()
+            if self._mounted:
+                umount(self.runtime)
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 class ZygoteProcess:
@@ -159,9 +199,15 @@ class ZygoteProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
+        km.cgroup, procs = km.zygote.kernel_group(km.zygote.sandbox.limits)
         req = dict(op="spawn", uid=km.uid, stage=km.stage_name, connection_file=km.connection_file,
-                   env=km.kernel_env, limits=km.limits_dict)
-        pid = km.zygote.request(**req)["pid"]
+                   env=km.kernel_env, limits=km.limits_dict, cgroup=procs)
+        try:
+            pid = km.zygote.request(**req)["pid"]
+        except BaseException:
+            if km.cgroup is not None:
+                km.cgroup.remove()
+            raise
         self.process = ZygoteProcess(km.zygote, pid)
         self.pid, self.pgid = pid, None
         return self.connection_info
@@ -183,6 +229,7 @@ class ZygoteKernelManager(AsyncKernelManager):
                                        interrupt_mode="message")
         self.zygote, self.stage_name, self.kernel_env, self.rundir = zygote, stage_name, kernel_env, rundir
         self.uid = zygote.uid
+        self.cgroup = None  # the kernel's cgroup (set when it starts)
         lim = zygote.sandbox.limits
         self.limits_dict = {"memory": lim.memory, "file_size": lim.file_size, "cpu_seconds": lim.cpu_seconds,
                             "processes": lim.processes, "tmp_size": lim.tmp_size}

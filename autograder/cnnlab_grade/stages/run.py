@@ -5,7 +5,8 @@ worker and assignment, :mod:`cnnlab_grade.sandbox.zygote`); otherwise it is a
 fresh bubblewrap process.  :mod:`cnnlab_grade.sandbox.kernel` runs the cells
 and reports each fault; here they become flags a TA reads (``cell-timeout``,
 ``notebook-timeout``, ``kernel-died``, ``output-truncated``,
-``out-of-memory``, ``process-limit``), and nbgrader's ``LimitOutput`` trims
+``out-of-memory``, ``process-limit``, ``disk-full``: in words, what the
+cgroup stopped or the limits refused), and nbgrader's ``LimitOutput`` trims
 the outputs kept.
 """
 
@@ -23,6 +24,7 @@ from nbgrader.preprocessors import LimitOutput
 
 from ..records import Bundle
 from ..sandbox import HOME, prepare_home, run_notebook
+from ..sandbox import leftovers
 from ..sandbox import zygote as zmod
 from ..warm import sandbox_for, warm_key
 from . import Stage
@@ -61,18 +63,27 @@ def _zygote(bundle: Bundle, uid: int, warm: dict):
     if z is None or not z.alive:
         if z is not None:
             z.close()
+        if not _ZYGOTES:
+            leftovers.register(close_zygotes)  # normal exit, SIGTERM (a grading worker)
+            atexit.register(close_zygotes)     # a process of its own
         # not under /tmp: each kernel gets a fresh /tmp, and its sockets must stay where the grader sees them
-        base = Path(tempfile.mkdtemp(prefix="cnnlab-grade-zygote-", dir="/run" if os.access("/run", os.W_OK) else None))
+        base = Path(tempfile.mkdtemp(prefix=leftovers.zygote_prefix(), dir=leftovers.run_dir()))
         os.chmod(base, 0o755)
         warm_home = Path(warm[".cache"]).parent if warm else None
-        z = _ZYGOTES[key] = zmod.Zygote(sandbox, uid, _preload_modules(bundle), warm_home, base)
-        atexit.register(_close_zygote, z, base)
+        try:
+            z = _ZYGOTES[key] = zmod.Zygote(sandbox, uid, _preload_modules(bundle), warm_home, base)
+        except BaseException:
+            _ZYGOTES.pop(key, None)
+            shutil.rmtree(base, ignore_errors=True)
+            raise
     return z
 
 
-def _close_zygote(z, base):
-    z.close()
-    shutil.rmtree(base, ignore_errors=True)
+def close_zygotes():
+    """Stop this process's zygotes and remove their folders (idempotent)."""
+    while _ZYGOTES:
+        _, z = _ZYGOTES.popitem()
+        z.close()
 
 
 def _where(cell, index: int) -> str:
@@ -110,13 +121,42 @@ class RunInSandbox(Stage):
                              else f" (cell {f.cell})" if f.cell is not None else "")
                     sub.flag(f.kind, f"{w.name}.ipynb{where}: {f.message}")
             w.nb, _ = LimitOutput().preprocess(w.nb, {})
-            for kind, marks, what in (
-                    ("out-of-memory", ("MemoryError",),
-                     f"ran out of memory (the limit is {limits.memory / 2**30:g} GiB per process)"),
-                    ("process-limit", ("BlockingIOError", "Resource temporarily unavailable"),
-                     f"hit the limit of {limits.processes} processes (a fork bomb?)")):
-                where = [_where(c, i) for i, c in enumerate(w.nb.cells) if c.cell_type == "code" and any(
+            for kind, words, where in bombs(w, limits):
+                sub.flag(kind, f"{w.name}.ipynb: {words} ({', '.join(where)})")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
+
+
+def _marks(limits) -> list:
+    """(flag, what a cell's error says, plain words): what a bomb leaves in the cell that ran it."""
+    return [
+        ("out-of-memory", ("MemoryError",),
+         f"out of memory: a process of the notebook asked for more than {_gib(limits.memory)} "
+         "(the limit per process)"),
+        ("process-limit", ("BlockingIOError", "Resource temporarily unavailable"),
+         f"process limit: the notebook started more than {limits.processes} processes"),
+        ("disk-full", ("No space left on device", "Disk quota exceeded"),
+         f"disk full: the notebook filled its {_gib(limits.tmp_size)} scratch space"),
+        ("disk-full", ("File too large",),
+         f"disk full: the notebook wrote a file larger than {_gib(limits.file_size)}"),
+    ]
+
+
+def bombs(w, limits) -> list[tuple[str, str, list[str]]]:
+    """(flag, words, where) for each way the notebook ran into the sandbox's bounds: what the
+    cgroup stopped (the run's faults) and the errors the limits raised in a cell."""
+    found: dict = {}   # (flag, words) -> [where]
+    for f in w.faults:
+        if f.kind in ("out-of-memory", "process-limit"):
+            where = (f"test {f.grade_id}" if f.grade_id else f"cell {f.cell}" if f.cell is not None
+                     else "after the last cell")
+            found.setdefault((f.kind, f.message), []).append(where)
+    for kind, marks, words in _marks(limits):
+        for i, c in enumerate(w.nb.cells):
+            if c.cell_type == "code" and any(
                     o.get("output_type") == "error" and any(m in f"{o.get('ename')}: {o.get('evalue')}"
-                                                            for m in marks) for o in c.get("outputs", []))]
-                if where:
-                    sub.flag(kind, f"{w.name}.ipynb: {what} in {', '.join(where)}")
+                                                            for m in marks) for o in c.get("outputs", [])):
+                found.setdefault((kind, words), []).append(_where(c, i))
+    return [(kind, words, list(dict.fromkeys(where))) for (kind, words), where in found.items()]
