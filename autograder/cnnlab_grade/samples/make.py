@@ -83,7 +83,9 @@ def with_cell(nb, grade_id: str, code: str, *, before: bool = False):
     """A new code cell of the student's own (no nbgrader metadata) after (or
     before) the cell ``grade_id``."""
     i = nb.cells.index(_cell(nb, grade_id))
-    nb.cells.insert(i if before else i + 1, nbformat.v4.new_code_cell(code))
+    cell = nbformat.v4.new_code_cell(code)
+    cell.id = f"own-{'before' if before else 'after'}-{grade_id}"  # fixed: the samples are generated exactly
+    nb.cells.insert(i if before else i + 1, cell)
     return nb
 
 
