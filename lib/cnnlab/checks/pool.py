@@ -363,7 +363,8 @@ def check_conv2d_backward(fn, cases: Sequence[ConvCase], seed: int, outputs=("dx
               args=lambda inp: ((inp["dout"], inp["x"], inp["w"]), dict(stride=inp["stride"],
                                                                         padding=inp["padding"])),
               outputs=names, pick=picked, output_mistakes=conv_backward_mistakes(), guard=guard,
-              output_hypotheses=variants_backward.conv_backward_hypotheses(), output_layouts={"dx": "NCHW_in", "dw": "KCRS"})
+              output_hypotheses=variants_backward.conv_backward_hypotheses(),
+              output_layouts={"dx": "NCHW_in", "dw": "KCRS"})
 
 
 __all__ = ["check_max_pool_forward", "check_avg_pool_forward", "check_max_pool_backward",

@@ -197,7 +197,8 @@ def conv_hypotheses(inp):
                    "j*stride)?" if (sh, sw) == (S, 1) else
                    "is the stride applied to the rows too (the window of output (i, j) starts at row i*stride)?"
                    if (sh, sw) == (1, S) else "does the window start at row i*stride and column j*stride?")
-            hs.append(H("stride_axis", f"with the window moving by {sh} along the rows and {sw} along the columns (it should move by "
+            hs.append(H("stride_axis", f"with the window moving by {sh} along the rows and {sw} along the columns "
+                        "(it should move by "
                         f"{S} along both)", ask, conv(stride=(sh, sw))))
     for ph, pw in product(sorted({0, P, 2 * P, P + 1}), repeat=2):
         if (ph, pw) == (P, P):
@@ -244,6 +245,10 @@ def conv_hypotheses(inp):
                     conv(w=np.repeat(w[:, :1], C, axis=1))))
         hs.append(H("input_channel_zero", "with input channel 0 for every channel of the filters (x[n, 0])",
                     "does w[k, c] meet x[n, c], the same channel c?", conv(x=np.repeat(x[:, :1], C, axis=1))))
+        for step in (1, -1):
+            hs.append(H("channels_shifted", f"with input channel (c {'+' if step > 0 else '-'} 1) % C against the "
+                        "filters' channel c", "do x[n, c] and w[k, c] use the same channel index c?",
+                        conv(x=np.roll(x, -step, axis=1))))
         hs.append(H("channels_reversed", "with the input channels in reverse order against the filters' channels",
                     "do x[n, c] and w[k, c] use the same channel index c?", conv(x=x[:, ::-1])))
     if K > 1:
@@ -251,6 +256,11 @@ def conv_hypotheses(inp):
                     "with bias b[k])", "does output channel k use filter w[k]?", conv(w=w[::-1])))
         hs.append(H("filters_reversed", "with the output channels in reverse order (y[:, K - 1 - k] holds "
                     "filter k)", "is the result of filter k written to y[n, k]?", lambda: ref()[:, ::-1]))
+        for step in (1, -1):
+            sign = "+" if step > 0 else "-"
+            hs.append(H("filters_shifted", f"with filter k using the weights of filter (k {sign} 1) % K",
+                        "does output channel k use filter w[k]? An index one off wraps around.",
+                        conv(w=np.roll(w, -step, axis=0))))
         hs.append(H("filter_zero_only", "with the weights of filter 0 for every output channel",
                     "does output channel k use filter w[k] (the loop variable k, not 0)?",
                     conv(w=np.repeat(w[:1], K, axis=0))))
@@ -284,9 +294,9 @@ def _shifts(make_y):
     out = []
     for axis, what, var in ((-2, "row", "i"), (-1, "column", "j")):
         for step, how in ((-1, f"{var} - 1"), (1, f"{var} + 1")):
-            out.append(H("output_shifted", f"with each output {what} stored one {what} "
-                         f"{'up' if step < 0 and what == 'row' else 'down' if what == 'row' else 'left' if step < 0 else 'right'} "
-                         f"(wrapping around)", f"is the result of output ({'i, j'}) written to index {how}?",
+            way = ("up" if step < 0 else "down") if what == "row" else ("left" if step < 0 else "right")
+            out.append(H("output_shifted", f"with each output {what} stored one {what} {way} (wrapping around)",
+                         f"is the result of output (i, j) written to index {how}?",
                          lambda axis=axis, step=step: np.roll(make_y(), step, axis=axis)))
     return out
 
