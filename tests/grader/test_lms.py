@@ -337,3 +337,32 @@ def test_importers_refuse_bad_files(tmp_path):
     p.write_text("Name,SID,Email,Total Score\nA,1,a@x,2,3\n")
     with pytest.raises(ImportRefused, match="fields"):
         gradescope_import(p)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_row_per_roster_entry_in_roster_order(tmp_path, kind):
+    rows = list(reversed(ROWS))
+    out = write(kind, "PS1", rows, ROSTER, tmp_path, None)   # points from the rows' max_score
+    body = _table(out.path)
+    data = body[2:] if kind == "canvas" else body[1:]
+    key = {"canvas": (1, "lms_id"), "moodle": (3, "email"), "gradescope": (2, "email")}[kind]
+    assert [r[key[0]] for r in data] == [getattr(e, key[1]) for e in ROSTER]
+    if kind == "canvas":
+        assert body[1][5] == "10"
+
+
+def test_lms_module_imports_stdlib_only():
+    import ast
+    import sys
+
+    import cnnlab_grade.lms as lms
+
+    tree = ast.parse(open(lms.__file__, encoding="utf-8").read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "no imports of other cnnlab_grade modules"
+            names.add(node.module.split(".")[0])
+    assert names and names <= set(sys.stdlib_module_names) | {"__future__"}, names
