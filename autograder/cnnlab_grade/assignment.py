@@ -80,5 +80,4 @@ def make_bundle(gdir: GradingDir, assignment: str, opts: Options) -> Bundle:
     return Bundle(master=master, source_notebooks=source_nbs, files=files, spec=spec,
                   secret=gdir.referee_secret(), limits=gdir.course.limits(assignment, opts.limits),
                   unsafe=opts.unsafe, hidden_paths=tuple(str(s) for s in hidden),
-                  late_penalty=gdir.course.setting(assignment, "late_penalty", opts.late_penalty, "none"),
                   feedback=opts.feedback, extra_ro=tuple(opts.expose))

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade a class's notebooks with nbgrader: collect an LMS export, autograde every student in "
                     "parallel in a sandbox, write feedback, export grades.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("submissions", type=Path, help="the LMS export (.zip) or a folder of notebooks")
+    p.add_argument("submissions", type=Path, nargs="?",
+                   help="the LMS export (.zip) or a folder of notebooks (not needed with --history or --override)")
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
                    help="assignment(s) to grade, e.g. ps1 (default: every assignment of the course)")
     p.add_argument("-o", "--out", type=Path, default=Path("grading"),
@@ -65,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="due date, e.g. 2025-10-06T23:59:00+02:00 (or ps1=DATE); later submissions are "
                             "flagged late (default: autograder/grading.toml, else none)")
     rules.add_argument("--late-penalty", choices=["none", "zero"], default=None,
-                       help="nbgrader's penalty for late submissions: none (only flagged, the default) or zero")
+                       help="late submissions: none (only flagged) or zero; a penalty per day or hour with a "
+                            "grace period and a cap, and late days, are set in grading.toml (default: it)")
+    rules.add_argument("--extensions", default=None, metavar="CSV",
+                       help="per-student extensions: student,assignment,extension[,note] with a duration (2d, 36h) "
+                            "or a new due date (default: grading.toml's extensions)")
     rules.add_argument("--regex", default=None,
                        help="nbgrader zip_collect regular expression for unusual file names, with groups "
                             "student_id and file_id (and timestamp); it must match the whole path")
@@ -82,6 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="size of each scratch space (home, /tmp, /dev/shm; default 256M)")
     lim.add_argument("--cpus", type=float, default=None, metavar="N",
                      help="cores one notebook may use at most (default 1; 0: no quota, an equal share only)")
+    out = p.add_argument_group("exports and the term")
+    out.add_argument("--lms", action="append", default=[], choices=["canvas", "moodle", "gradescope"],
+                     help="also write the grades in this LMS's import layout, export/<assignment>/<lms>.csv "
+                          "(repeat for several); needs --roster")
+    out.add_argument("--roster", default=None, metavar="CSV",
+                     help="the class roster: name, LMS id, email (and optionally student_id, sis_id, section)")
+    out.add_argument("--bundles", action="store_true",
+                     help="write export/<assignment>/feedback-bundles/<LMS id>.zip per student (named by the "
+                          "student id without --roster)")
+    out.add_argument("--written-pdf", action="store_true",
+                     help="write export/<assignment>/written-answers/<student>.pdf: the answers to hand-graded "
+                          "questions, for graders outside Jupyter")
+    out.add_argument("--history", metavar="STUDENT", default=None,
+                     help="print the student's grade changes from the audit log of -o, and stop")
+    out.add_argument("--override", metavar="A:STUDENT:Q=POINTS", default=None,
+                     help="set a question's score by hand (e.g. ps1:ann:q2a=3) with --note; logged and "
+                          "exported, no grading")
+    out.add_argument("--note", default="", help="why (for --override; it goes into the audit log)")
     safety = p.add_argument_group("sandbox")
     safety.add_argument("--unsafe", action="store_true",
                         help="grade without the bubblewrap sandbox when it is not available (student code then "
@@ -119,10 +142,28 @@ def _options(args, course, parser):
             due[args.assignments[0]] = item
     if args.workers < 0:
         parser.error(f"--workers must be 0 (all cores) or more, got {args.workers}")
-    return Options(workers=args.workers, dask=args.dask, force=args.force, unsafe=args.unsafe, limits=given,
+    if args.lms and not args.roster:
+        parser.error("--lms needs --roster CSV (name, LMS id, email) to map student ids to the LMS's")
+    if args.roster:
+        from .lms import read_roster
+
+        try:
+            read_roster(args.roster)
+        except ValueError as e:
+            parser.error(str(e))
+    opts = Options(workers=args.workers, dask=args.dask, force=args.force, unsafe=args.unsafe, limits=given,
                    students=args.student, due=due, late_penalty=args.late_penalty, regex=args.regex,
                    feedback=not args.no_feedback, progress=not args.quiet,
-                   expose=[str(Path(x).resolve()) for x in args.expose])
+                   expose=[str(Path(x).resolve()) for x in args.expose],
+                   extensions=args.extensions, lms=list(dict.fromkeys(args.lms)), roster=args.roster,
+                   bundles=args.bundles, written_pdf=args.written_pdf)
+    try:
+        course.term(due, args.late_penalty, args.extensions)   # bad late settings fail before any grading
+        for a in args.assignments or course.assignments():
+            course.hidden_tests(a)
+    except ValueError as e:
+        parser.error(str(e))
+    return opts
 
 
 def _short(path) -> str:
@@ -157,11 +198,27 @@ def main(argv=None) -> int:
         course = Course.find(course_root)
     except ValueError as e:
         parser.error(str(e))
+    if args.history:
+        from .audit import history
+
+        try:
+            print(history(args.out, args.history))
+        except ValueError as e:
+            print(f"cnnlab-grade: {e}", file=sys.stderr)
+            return 2
+        return 0
     opts = _options(args, course, parser)
+    if args.submissions is None and not args.override:
+        parser.error("give the submissions (an LMS export .zip or a folder), or --history / --override")
     signal.signal(signal.SIGTERM, _terminate)
     echo = (lambda *a: None) if args.quiet else print
     try:
-        outcome = grade(course, args.out, args.submissions, args.assignments or None, opts, echo=echo)
+        if args.override:
+            from .coordinator import override
+
+            outcome = override(course, args.out, args.override, args.note, opts)
+        else:
+            outcome = grade(course, args.out, args.submissions, args.assignments or None, opts, echo=echo)
     except SandboxUnavailable as e:
         print(f"cnnlab-grade: {e}", file=sys.stderr)
         return 3
@@ -182,6 +239,8 @@ def main(argv=None) -> int:
             print(f"  {s}: {why}")
         for line in outcome.unmatched.get(a, []):
             print(f"  not collected: {line}")
+        for line in outcome.messages.get(a, []):
+            print(f"  {line}")
         import csv
 
         with open(paths["grades"]) as fh:
@@ -191,8 +250,9 @@ def main(argv=None) -> int:
             flagged = [r for r in rows if r["flags"]]
             print(f"  {len(rows)} students, mean {sum(totals) / len(totals):.2f} of {rows[0]['max_score']}; "
                   f"{len(flagged)} flagged")
-        for name in ("grades", "report", "flagged"):
-            print(f"  {name + ':':<9}{_short(paths[name])}")
+        for name in ("grades", "report", "flagged", "similarity", "canvas", "moodle", "gradescope", "bundles"):
+            if name in paths:
+                print(f"  {name + ':':<11}{_short(paths[name])}")
         print(f"  feedback: {_short(out / 'feedback')}/<student>/{a}/")
     if outcome.phases:
         n = sum(len(v) for v in outcome.graded.values())

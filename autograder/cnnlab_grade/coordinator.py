@@ -35,7 +35,8 @@ from .assignment import generate, make_bundle
 from .course import Course
 from .gradedir import GradingDir
 from .jobs import gather_jobs
-from .pipeline import EXPORT, could_not_grade
+from .pipeline import EXPORT, could_not_grade, run_term
+from .stages.term import TermRun
 from .records import GradingBroken, Options, Outcome
 from .sandbox import require_sandbox
 from .stages.referee import referee_for
@@ -55,7 +56,6 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
     from tqdm import tqdm
 
     from . import collect as collect_mod
-    from .report import export_assignment
 
     t0 = monotonic()
     require_sandbox(opts.unsafe)
@@ -64,8 +64,7 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
     if not submissions.exists():
         raise ValueError(f"submissions: {submissions} does not exist; give the LMS export (.zip) or a folder")
     gdir = GradingDir(out, course)
-    gdir.write_nbgrader_config(course.setting(assignments[0] if assignments and len(assignments) == 1 else "",
-                                              "late_penalty", opts.late_penalty, "none"))
+    gdir.write_nbgrader_config()
     known = course.assignments()
     if assignments:
         unknown = [a for a in assignments if a not in known]
@@ -108,7 +107,7 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
             check_referee(bundle, ensure_warm(bundle), referee_for(bundle))
     outcome.phases["solution check"] = monotonic() - t1
     t2 = monotonic()
-    export = EXPORT(gdir, opts, {a: b.late_penalty for a, b in bundles.items()})
+    export = EXPORT(gdir, opts)
     tqdm.monitor_interval = 0  # no monitor thread
     n_workers = opts.workers or os.cpu_count() or 1
     source = workers.dask(jobs, bundles, opts.dask) if opts.dask else workers.local(jobs, bundles, n_workers)
@@ -143,8 +142,55 @@ def grade(course: Course, out: Path, submissions: Path, assignments: list[str] |
         export.close()
     outcome.phases["grading"] = monotonic() - t2
     t3 = monotonic()
-    for a, bundle in bundles.items():
-        outcome.exports[a] = export_assignment(gdir, a, bundle.master)
+    term = TermRun(gdir, course, opts, {a: b.master for a, b in bundles.items()}, graded=outcome.graded)
+    run_term(term)
+    outcome.exports.update(term.exports)
+    outcome.messages = term.messages
     outcome.phases["export"] = monotonic() - t3
     outcome.seconds = monotonic() - t0
+    return outcome
+
+
+def override(course: Course, out: Path, target: str, note: str, opts: Options) -> Outcome:
+    """``--override ASSIGNMENT:STUDENT:QUESTION=POINTS``: a TA's manual score for one question
+    (nbgrader's ``manual_score``, as formgrader sets it), then the term stages, which log it
+    with the note and export the grades again."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from .gradebook import snapshot
+
+    where, _, points_text = target.partition("=")
+    bits = where.split(":")
+    if len(bits) != 3 or not all(bits) or not points_text:
+        raise ValueError(f"--override: expected ASSIGNMENT:STUDENT:QUESTION=POINTS, e.g. ps1:ann:q2a=3, got {target!r}")
+    if not note.strip():
+        raise ValueError("--override needs --note \"why\" (it goes into the audit log)")
+    a, student, question = bits
+    try:
+        points = float(points_text)
+    except ValueError:
+        raise ValueError(f"--override: POINTS must be a number, got {points_text!r}") from None
+    gdir = GradingDir(out, course)
+    if not (gdir.out / "gradebook.db").exists():
+        raise ValueError(f"--override: {gdir.out} is not a grading directory (no gradebook.db); give it with -o")
+    with Gradebook(gdir.db_url) as gb:
+        try:
+            sub = gb.find_submission(a, student)
+        except MissingEntry:
+            raise ValueError(f"--override: no submission of {a} by {student!r} in {gdir.out}") from None
+        grades = [g for nb in sub.notebooks for g in nb.grades if g.name == question]
+        if not grades:
+            known = sorted({g.name for nb in sub.notebooks for g in nb.grades})
+            raise ValueError(f"--override: {a} has no graded question {question!r}; its questions: "
+                             f"{', '.join(known)}")
+        g = grades[0]
+        if not 0 <= points <= g.max_score:
+            raise ValueError(f"--override: {question} is worth 0 to {g.max_score:g} points, got {points:g}")
+        g.manual_score = points
+        gb.db.commit()
+    outcome = Outcome()
+    term = TermRun(gdir, course, opts, {a: snapshot(gdir.db_url, a)}, overrides={(a, student): note.strip()})
+    run_term(term)
+    outcome.exports.update(term.exports)
+    outcome.messages = term.messages
     return outcome

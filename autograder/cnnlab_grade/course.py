@@ -81,6 +81,37 @@ class Course:
             tmp_size=parse_size(self.setting(assignment, "scratch", given.get("scratch"), base.tmp_size), "scratch"),
             cpus=float(self.setting(assignment, "cpus", given.get("cpus"), base.cpus)))
 
+    def term(self, due: dict | None = None, late_penalty: str | None = None, extensions: str | None = None):
+        """The late rules of the term (:class:`cnnlab_grade.late.Term`) for every assignment of the
+        course; ``due``, ``late_penalty`` and ``extensions`` as given on the command line win."""
+        from .late import LatePolicy, Term, parse_time, read_extensions
+
+        due = due or {}
+        term = Term()
+        for a in self.assignments():
+            when = self.setting(a, "due", due.get(a))
+            term.due[a] = parse_time(when, f"due of {a}") if when else None
+            term.policies[a] = LatePolicy.parse(self.setting(a, "late_penalty", late_penalty, "none"),
+                                                f"late_penalty of {a}")
+        days = self.settings().get("defaults", {}).get("late_days", 0)
+        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+            raise ValueError(f"late_days: expected a whole number of days (0 or more), got {days!r}")
+        term.late_days = days
+        path = extensions or self.settings().get("defaults", {}).get("extensions")
+        if path:
+            path = Path(path) if extensions else (self.autograder or self.root) / path
+            term.extensions = read_extensions(path)
+        return term
+
+    def hidden_tests(self, assignment: str) -> str:
+        """When the hidden tests' results are shown in the feedback: ``always`` (default),
+        ``after_due`` or ``never``."""
+        value = self.setting(assignment, "hidden_tests", None, "always")
+        if value not in ("always", "after_due", "never"):
+            raise ValueError(f"hidden_tests of {assignment}: expected \"always\", \"after_due\" or \"never\", "
+                             f"got {value!r}")
+        return value
+
     def spec_path(self, assignment: str) -> Path | None:
         if self.autograder:
             p = self.autograder / "referee" / f"{assignment}.toml"

@@ -131,10 +131,33 @@ def _exporter() -> HTMLExporter:
     return _EXPORTER
 
 
-def feedback_notebook(graded, questions: dict, notes: list[str], hidden_lines: list[str]):
+#: what a withheld page says instead of the hidden tests' results
+WITHHELD = {"after_due": "the hidden tests' results are shown after the due date",
+            "never": "the hidden tests' results are not shown"}
+
+
+def _visible_failure(cell, hidden_lines: list[str]) -> str | None:
+    """The failure of a test cell at one of its visible lines (the student can see it by running the
+    tests), or None: a failure at a hidden line, or from the referee, is not the visible tests'."""
+    reason = failure_reason(cell, hidden_lines)
+    return reason if reason and reason.startswith("line ") else None
+
+
+def feedback_notebook(graded, questions: dict, notes: list[str], hidden_lines: list[str],
+                      withheld: str | None = None):
     """The notebook the student sees.  ``questions``: grade_id -> dict with
-    ``score``, ``max`` and ``reason`` (plain words, may be None)."""
+    ``score``, ``max`` and ``reason`` (plain words, may be None).
+
+    ``withheld`` (``"after_due"`` or ``"never"``): the hidden tests' results are
+    held back -- no score per test cell and no total (both reveal them), only
+    whether the visible tests passed, as the student's own run shows it."""
     nb = copy.deepcopy(graded)
+    visible = {}
+    if withheld:
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid in questions and cell.cell_type == "code":
+                visible[gid] = _visible_failure(cell, hidden_lines)
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -142,6 +165,14 @@ def feedback_notebook(graded, questions: dict, notes: list[str], hidden_lines: l
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+        if withheld and gid in questions and meta.get("grade"):
+            meta["grade"] = False     # no score shown for it
+            if cell.cell_type == "code" and not meta.get("solution"):
+                why = visible.get(gid)
+                text = (f"failed a visible test: {redact(why, hidden_lines, 1000)}" if why
+                        else "the visible tests passed") + f"; {WITHHELD[withheld]}"
+                cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": text})]
+            continue
         if gid in questions and meta.get("grade"):
             q = questions[gid]
             meta["score"], meta["points"] = q["score"], q["max"]
@@ -203,7 +234,38 @@ def place_mathjax(folder, source) -> bool:
     return True
 
 
-def render(nb, *, notebook: str, score: float, max_score: float, late_penalty: float = 0.0) -> str:
+_HEADER = re.compile(r"(<h4>)(.*?) \(Score: (-?[\d.]+) / ([\d.]+)\)(</h4>)")
+LATE_MARK = "<!-- cnnlab-late -->"
+
+
+def render(nb, *, notebook: str, score: float, max_score: float, late_penalty: float = 0.0,
+           withheld: str | None = None) -> str:
+    """The page; ``withheld``: the total is not shown either (see :func:`feedback_notebook`)."""
+    page = _render(nb, notebook=notebook, score=score, max_score=max_score, late_penalty=late_penalty)
+    if withheld:
+        page = _HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)} (score: {WITHHELD[withheld].split(' are ')[-1]})"
+                                     f"{m.group(5)}", page, count=1)
+    return page
+
+
+def apply_late(page: str, penalty: float, reason: str) -> str:
+    """The page with the late penalty taken off its total and the reason shown under it
+    (``penalty``: this notebook's part, in points; ``reason``: the words of :mod:`cnnlab_grade.late`)."""
+    if not reason:
+        return page
+    m = _HEADER.search(page)
+    if m and penalty:
+        score = float(m.group(3)) - penalty
+        page = (page[:m.start()] + f"{m.group(1)}{m.group(2)} (Score: {round(score, 2)} / {m.group(4)}; "
+                f"late penalty -{round(penalty, 2)}){m.group(5)}" + page[m.end():])
+    note = (f'{LATE_MARK}<div class="alert alert-warning" role="note"><strong>Late policy:</strong> '
+            f"{html.escape(reason)}</div>")
+    m = re.search(r"</h4>", page)
+    at = m.end() if m else page.find(">", page.find("<body")) + 1
+    return page[:at] + note + page[at:]
+
+
+def _render(nb, *, notebook: str, score: float, max_score: float, late_penalty: float = 0.0) -> str:
     resources = {"nbgrader": {"notebook": notebook, "score": score - late_penalty, "max_score": max_score,
                               "late_penalty": late_penalty}}
     exp = _exporter()

@@ -51,7 +51,7 @@ class GradingDir:
         c.CourseDirectory.db_url = self.db_url
         return c
 
-    def write_nbgrader_config(self, late_penalty: str):
+    def write_nbgrader_config(self):
         text = (
             "# Written by cnnlab-grade: this grading directory is an nbgrader course, so nbgrader's\n"
             "# commands work here too (nbgrader export, nbgrader formgrader, nbgrader db student list).\n"
@@ -60,7 +60,9 @@ class GradingDir:
             f"c.CourseDirectory.source_directory = {str(self.course.source)!r}\n"
             "c.CourseDirectory.release_directory = 'release'\n"
             f"c.CourseDirectory.course_id = {self.course.course_id!r}\n"
-            f"c.LateSubmissionPlugin.penalty_method = {late_penalty!r}\n")
+            "# Late penalties are cnnlab-grade's (grading.toml's late policy): it writes them into the\n"
+            "# gradebook itself, so nbgrader's own plugin must not apply one too.\n"
+            "c.LateSubmissionPlugin.penalty_method = 'none'\n")
         path = self.out / "nbgrader_config.py"
         if not path.exists() or path.read_text() != text:
             atomic_write(path, text)
@@ -78,6 +80,11 @@ class GradingDir:
         if not path.exists():
             atomic_write(path, str(_secrets.randbits(62)), mode=0o600)
         return int(path.read_text().strip())
+
+    def feedback_page(self, assignment: str, student: str, notebook: str, kind: str = "feedback") -> Path:
+        """A feedback page as graded (``kind``: ``feedback`` or ``feedback_withheld``), kept
+        with the state; the term stage publishes it to ``feedback/<student>/<assignment>/``."""
+        return self.state / "feedback" / assignment / student / f"{notebook}.{kind}.html"
 
     def result_path(self, assignment: str, student: str) -> Path:
         return self.state / "results" / assignment / f"{student}.json"

@@ -57,10 +57,25 @@ def gather_jobs(gdir: GradingDir, assignment: str, bundle: Bundle, opts: Options
         why = sorted(set(refused.get(student, [])) | set(not_read))
         job = Job(assignment, student, files, timestamp, Job.hash_files(files, timestamp, why), refused=why)
         prev = gdir.load_result(assignment, student)
-        if (not opts.force and prev and prev.get("input_hash") == job.input_hash
-                and prev.get("bundle") == bundle.fingerprint()
-                and not any(f.get("flag") == "could-not-grade" for f in prev.get("flags", []))):
+        job.why = why_graded(prev, job, bundle, opts.force)
+        if job.why is None:
             done.append(student)
         else:
             jobs.append(job)
     return jobs, done
+
+
+def why_graded(prev: dict | None, job: Job, bundle: Bundle, force: bool) -> str | None:
+    """Why the student is graded (the audit log's reason), or None when their result stands."""
+    if prev is None:
+        return "first grading"
+    if prev.get("input_hash") != job.input_hash:
+        return "new submission"
+    parts, before = bundle.fingerprints(), prev.get("bundle_parts") or {}
+    if prev.get("bundle") != bundle.fingerprint():
+        if before.get("tests") != parts["tests"]:
+            return "changed tests"
+        return "changed settings"
+    if any(f.get("flag") == "could-not-grade" for f in prev.get("flags", [])):
+        return "again after could-not-grade"
+    return "--force" if force else None

@@ -38,6 +38,7 @@ class GradeRow:
     late_reason: str = ""
     flags: list[str] = field(default_factory=list)
     questions: dict[str, float | None] = field(default_factory=dict)
+    timestamp: str = ""               # the submission's time (ISO), "" when unknown
 
 
 @dataclass

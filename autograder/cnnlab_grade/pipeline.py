@@ -6,6 +6,10 @@ declares its stages (:mod:`cnnlab_grade.stages`, one small module each):
     collect -> prepare -> run -> referee -> score -> scan -> feedback    (in a grading worker: STAGES)
     -> export                                                            (in the coordinating process: EXPORT)
 
+and, once the class is graded, the term stages (:mod:`cnnlab_grade.stages.term`)
+
+    late -> audit -> publish -> grades -> lms -> written -> bundles      (in the coordinating process: TERM)
+
 :func:`grade_submission` runs :data:`STAGES` on one job in a worker process
 (a local pool's or a Dask worker's).  It touches neither the gradebook nor
 the course directory: everything it needs travels in the
@@ -38,12 +42,26 @@ from .stages.referee import AskReferee, referee_for
 from .stages.run import RunInSandbox
 from .stages.scan import Scan
 from .stages.score import Score
+from .stages.term import (AuditLog, ExportGrades, FeedbackBundles, LatePenalties, LmsExports, PublishFeedback,
+                          TermRun, WrittenAnswers)
 from .warm import check_referee, ensure_warm, sandbox_for
 
 #: the stages of one submission in a grading worker, in order
 STAGES = [Collect, Prepare, RunInSandbox, AskReferee, Score, Scan, WriteFeedback]
 #: the stage that records a graded submission, in the coordinating process
 EXPORT = Export
+#: the stages of the whole class once it is graded, in the coordinating process (see stages.term)
+TERM = [LatePenalties, AuditLog, PublishFeedback, ExportGrades, LmsExports, WrittenAnswers, FeedbackBundles]
+
+
+def run_term(t: TermRun) -> dict:
+    """Run the term stages in order; returns {stage: seconds}."""
+    times = {}
+    for stage in (cls() for cls in TERM):
+        t0 = monotonic()
+        stage.run(t)
+        times[stage.name] = round(monotonic() - t0, 3)
+    return times
 
 
 @dataclass

@@ -44,7 +44,12 @@ class Options:
     limits: dict = field(default_factory=dict)  # given on the command line: they win over grading.toml
     students: list = field(default_factory=list)
     due: dict = field(default_factory=dict)   # assignment -> ISO due date
-    late_penalty: str | None = None   # None: grading.toml, else "none"
+    late_penalty: str | None = None   # None: grading.toml; "none" or "zero" (cnnlab_grade.late)
+    extensions: str | None = None     # the extensions file (None: grading.toml's)
+    lms: list = field(default_factory=list)   # LMS exports to write: canvas, moodle, gradescope
+    roster: str | None = None         # the roster file (name, LMS id, email)
+    bundles: bool = False             # write a feedback bundle per student
+    written_pdf: bool = False         # write a PDF of each student's written answers
     regex: str | None = None
     feedback: bool = True
     progress: bool = True
@@ -222,6 +227,24 @@ class MasterAssignment:
 # what travels to a worker
 # --------------------------------------------------------------------------
 
+def stable_repr(obj) -> str:
+    """``repr`` that is the same in every process: sets sorted (a set's order follows string
+    hashing, which Python salts per process), dataclasses and dicts field by field."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        inner = ", ".join(f"{f.name}={stable_repr(getattr(obj, f.name))}" for f in fields(obj))
+        return f"{type(obj).__name__}({inner})"
+    if isinstance(obj, dict):
+        return "{" + ", ".join(f"{stable_repr(k)}: {stable_repr(v)}"
+                               for k, v in sorted(obj.items(), key=lambda kv: repr(kv[0]))) + "}"
+    if isinstance(obj, (set, frozenset)):
+        return "{" + ", ".join(sorted(stable_repr(x) for x in obj)) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ", ".join(stable_repr(x) for x in obj) + "]"
+    return repr(obj)
+
+
 @dataclass
 class Bundle:
     """What a worker needs to grade one assignment (picklable, no paths to the course)."""
@@ -234,7 +257,6 @@ class Bundle:
     limits: Limits = field(default_factory=Limits)
     unsafe: bool = False
     hidden_paths: tuple = ()        # host paths no sandbox may see (the course, the grading directory)
-    late_penalty: str = "none"      # nbgrader's LateSubmissionPlugin.penalty_method
     feedback: bool = True
     extra_ro: tuple = ()            # further read-only paths (--expose)
 
@@ -242,16 +264,26 @@ class Bundle:
     def name(self) -> str:
         return self.master.name
 
+    def fingerprints(self) -> dict:
+        """What grading depends on, in two parts: ``tests`` (the source notebooks, their test
+        cells included, the referee's spec and the assignment's files) and ``settings`` (limits,
+        sandbox, due date, the referee's secret). Lateness is not in them: the term stage works
+        the penalties out afresh on every run."""
+        def digest(*parts):
+            h = hashlib.sha256()
+            for part in parts:
+                h.update(part.encode() + b"\0")
+            return h.hexdigest()[:16]
+
+        return {"tests": digest(json.dumps(self.source_notebooks, sort_keys=True), stable_repr(self.spec),
+                                json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in sorted(self.files.items())})),
+                "settings": digest(repr(self.limits), str(self.unsafe), str(self.master.duedate), str(self.secret),
+                                   str(RESULT_VERSION))}
+
     def fingerprint(self) -> str:
         """Changes whenever grading would give a different result."""
-        h = hashlib.sha256()
-        for part in (json.dumps(self.source_notebooks, sort_keys=True),
-                     repr(self.spec),
-                     json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in sorted(self.files.items())}),
-                     repr(self.limits), str(self.unsafe), self.late_penalty, str(self.master.duedate),
-                     str(self.secret), str(RESULT_VERSION)):
-            h.update(part.encode())
-        return h.hexdigest()[:16]
+        parts = self.fingerprints()
+        return hashlib.sha256((parts["tests"] + parts["settings"]).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -266,6 +298,7 @@ class Job:
     notes: list = field(default_factory=list)  # from collecting (renamed files)
     refused: list = field(default_factory=list)  # "path: why" of each entry that was not read (intake)
     run: str = ""                    # this run's random token: with the student, it picks the referee's inputs
+    why: str = "first grading"       # why it is graded (the audit log's reason, see cnnlab_grade.audit)
 
     @staticmethod
     def hash_files(files: dict, timestamp, refused=()) -> str:
@@ -330,6 +363,7 @@ class NotebookWork:
     score: float = 0.0
     autograded: str | None = None    # the graded notebook (JSON text)
     feedback: str | None = None      # the feedback page (HTML)
+    feedback_withheld: str | None = None  # the same with the hidden tests' results withheld
 
     @property
     def gradable(self) -> bool:
@@ -337,7 +371,8 @@ class NotebookWork:
 
     def record(self) -> dict:
         return {"questions": self.questions, "faults": [f.to_dict() for f in self.faults], "notes": self.notes,
-                "autograded": self.autograded, "feedback": self.feedback, "score": self.score,
+                "autograded": self.autograded, "feedback": self.feedback,
+                "feedback_withheld": self.feedback_withheld, "score": self.score,
                 "max_score": self.max_score}
 
 
@@ -368,6 +403,8 @@ class Submission:
             "timestamp": self.job.timestamp,
             "input_hash": self.job.input_hash,
             "bundle": self.bundle.fingerprint(),
+            "bundle_parts": self.bundle.fingerprints(),
+            "why": self.job.why,
             "notebooks": {name: w.record() for name, w in self.notebooks.items()},
             "score": sum(w.score for w in self.notebooks.values()),
             "max_score": self.bundle.master.max_score,
@@ -391,6 +428,7 @@ class Outcome:
     errors: dict = field(default_factory=dict)      # assignment -> {student: reason}
     unmatched: dict = field(default_factory=dict)   # assignment -> [file: reason]
     exports: dict = field(default_factory=dict)     # assignment -> {name: path}
+    messages: dict = field(default_factory=dict)    # assignment -> [lines of the term stages for the TA]
     phases: dict = field(default_factory=dict)      # seconds: setup, solution check, grading, export
     interrupted: bool = False
     seconds: float = 0.0

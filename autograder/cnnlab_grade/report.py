@@ -4,8 +4,9 @@
 
 * ``grades.csv``: one row per student, one column per question (the
   gradebook's score, so a TA's manual changes in formgrader count), the
-  total, the maximum, the late penalty and the flags (``needs-manual-grading``
-  while written answers wait for a TA in formgrader);
+  total after the late penalty, the maximum, the late penalty, the flags
+  (``late``; ``needs-manual-grading`` while written answers wait for a TA in
+  formgrader), the submission time and the late policy's reason;
 * ``flagged.csv``: one row per flag with its reason;
 * ``report.html`` with ``histogram.png`` (totals) and ``pass_rates.png``
   (share of students with full points per question), the statistics and the
@@ -38,7 +39,9 @@ def _scores(db_url: str, assignment: str, students) -> dict:
             penalty = sub.late_submission_penalty or 0.0
             out[s] = {"questions": per, "score": sub.score - penalty, "raw": sub.score, "max": sub.max_score,
                       "late_penalty": penalty, "timestamp": sub.timestamp.isoformat() if sub.timestamp else "",
-                      "manual": bool(sub.needs_manual_grade)}
+                      # a grade waits for a TA until formgrader (or --override) gives it a score
+                      "manual": any(g.needs_manual_grade and g.manual_score is None
+                                    for nb in sub.notebooks for g in nb.grades)}
     return out
 
 
@@ -46,35 +49,65 @@ def _column(nb: str, gid: str, many_notebooks: bool) -> str:
     return f"{nb}:{gid}" if many_notebooks else gid
 
 
-def export_assignment(gdir, assignment: str, master) -> dict[str, Path]:
-    """Write the files above from the gradebook and the result files; returns their paths."""
+def grade_rows(gdir, assignment: str, master, late: dict | None = None):
+    """The class's rows (:class:`cnnlab_grade.lms.GradeRow`), sorted by student, from the
+    gradebook, the result files and the late policy's outcome (``late``: (assignment, student)
+    -> :class:`cnnlab_grade.late.Late`); and every flag with its reason, {student: [(flag, reason)]}."""
+    from .lms import GradeRow
+
+    late = late or {}
     results = {s: r for s, r in gdir.results(assignment).items() if r.get("recorded")}
+    questions = master.questions()
+    many = len(master.notebooks) > 1
+    scores = _scores(gdir.db_url, assignment, sorted(results))
+    rows, flags_of = [], {}
+    for s in sorted(scores):
+        sc = scores[s]
+        res = late.get((assignment, s))
+        flags = [(f["flag"], f["reason"]) for f in results[s].get("flags", [])]
+        if res is not None and res.flag:
+            flags.append(("late", res.reason))
+        if sc["manual"]:
+            flags.append(("needs-manual-grading", "written answers wait for a TA in nbgrader's formgrader"))
+        flags_of[s] = flags
+        rows.append(GradeRow(student=s, score=sc["score"], max_score=sc["max"], late_penalty=sc["late_penalty"],
+                             late_reason=res.reason if res is not None else "",
+                             flags=sorted({f for f, _ in flags}),
+                             questions={_column(nb, gid, many): sc["questions"].get((nb, gid))
+                                        for nb, gid, _ in questions}, timestamp=sc["timestamp"]))
+    return rows, flags_of
+
+
+def export_assignment(gdir, assignment: str, master, late: dict | None = None, raw: dict | None = None
+                      ) -> dict[str, Path]:
+    """Write the files above from the gradebook, the result files and the late policy's
+    outcome (see :func:`grade_rows`); returns their paths."""
     where = gdir.out / "export" / assignment
     where.mkdir(parents=True, exist_ok=True)
     questions = master.questions()
     many = len(master.notebooks) > 1
-    scores = _scores(gdir.db_url, assignment, sorted(results))
+    rows, flags_of = grade_rows(gdir, assignment, master, late)
+    results = flags_of
+    scores = {r.student: {"score": r.score, "questions": {(nb, gid): r.questions[_column(nb, gid, many)]
+                                                           for nb, gid, _ in questions}} for r in rows}
     cols = [_column(nb, gid, many) for nb, gid, _ in questions]
 
     grades = where / "grades.csv"
     with open(grades, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["student_id", *cols, "total", "max_score", "late_penalty", "flags", "timestamp"])
-        for s in sorted(scores):
-            sc = scores[s]
-            flags = sorted({f["flag"] for f in results[s].get("flags", [])} |
-                           ({"needs-manual-grading"} if sc["manual"] else set()))
-            row = [sc["questions"].get((nb, gid)) for nb, gid, _ in questions]
-            w.writerow([s, *[("" if v is None else f"{v:g}") for v in row], f"{sc['score']:g}",
-                        f"{sc['max']:g}", f"{sc['late_penalty']:g}", ";".join(flags), sc["timestamp"]])
+        w.writerow(["student_id", *cols, "total", "max_score", "late_penalty", "flags", "timestamp", "late_reason"])
+        for r in rows:
+            w.writerow([r.student, *[("" if r.questions[c] is None else f"{r.questions[c]:g}") for c in cols],
+                        f"{r.score:g}", f"{r.max_score:g}", f"{r.late_penalty:g}", ";".join(r.flags), r.timestamp,
+                        r.late_reason])
 
     flagged = where / "flagged.csv"
     with open(flagged, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["student_id", "flag", "reason"])
         for s in sorted(results):
-            for f in results[s].get("flags", []):
-                w.writerow([s, f["flag"], f["reason"]])
+            for flag, reason in results[s]:
+                w.writerow([s, flag, reason])
 
     totals = [scores[s]["score"] for s in sorted(scores)]
     max_total = master.max_score
@@ -113,8 +146,8 @@ def export_assignment(gdir, assignment: str, master) -> dict[str, Path]:
                  f"{statistics.median(totals):g}, min {min(totals):g}, max {max(totals):g} of {max_total:g}.</p>")
     rows = "".join(f"<tr><td>{e(c)}</td><td>{p:g}</td><td>{100 * r:.0f}%</td></tr>" for c, p, r in rates)
     flag_rows = "".join(
-        f"<tr><td>{e(s)}</td><td>{e(f['flag'])}</td><td>{e(f['reason'])}</td></tr>"
-        for s in sorted(results) for f in results[s].get("flags", []))
+        f"<tr><td>{e(s)}</td><td>{e(flag)}</td><td>{e(reason)}</td></tr>"
+        for s in sorted(results) for flag, reason in results[s])
     report.write_text(f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{e(assignment)}: grading report</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}} table{{border-collapse:collapse}}

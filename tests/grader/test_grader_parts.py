@@ -352,7 +352,7 @@ def test_a_submission_that_breaks_the_referee_or_its_grading_still_gets_a_row(tm
     assert result["score"] == 0 and [f["flag"] for f in result["flags"]] == ["could-not-grade"]
     assert "the worker died" in result["flags"][0]["reason"]
     assert all(q["score"] == 0 for q in result["notebooks"]["toy"]["questions"].values())
-    export_stage = EXPORT(gdir, Options(), {"toy": "none"})
+    export_stage = EXPORT(gdir, Options())
     export_stage.record(result, bundle)
     export_stage.close()
     graded = gdir.result_path("toy", "forger")   # graded under this bundle too

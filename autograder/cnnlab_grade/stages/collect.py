@@ -4,7 +4,7 @@ Which file is which notebook of the assignment; which other files may sit
 beside the notebook in the sandbox's home (not Python modules and the like,
 which could shadow what the tests import: ``ignored-file``); notebooks that
 are not part of the assignment (``extra-notebook``); an ``empty``
-submission; files the class collector renamed (``renamed``); a ``late`` one;
+submission; files the class collector renamed (``renamed``); the time after the due date;
 entries that are not the submission's own regular files, which were never
 read (``refused-file``, see :mod:`cnnlab_grade.intake`).
 (The class's files reach ``submitted/`` through :mod:`cnnlab_grade.collect`.)
@@ -25,11 +25,6 @@ def _late(timestamp: str | None, duedate: str | None) -> float:
     t = nbutils.parse_utc(timestamp)
     d = nbutils.parse_utc(duedate)
     return max(0.0, (t - d).total_seconds())
-
-
-def _human(seconds: float) -> str:
-    h, m = divmod(int(seconds) // 60, 60)
-    return f"{h} h {m} min" if h else f"{m} min"
 
 
 class Collect(Stage):
@@ -53,9 +48,9 @@ class Collect(Stage):
             sub.flag("empty", "nothing to grade: no notebook of the assignment was submitted")
         for note in job.notes:
             sub.flag("renamed", note)
+        # after the class's due date; the penalty, the flag and the reason (extensions, grace, late
+        # days) are the term stage's (cnnlab_grade.stages.term)
         sub.late_seconds = _late(job.timestamp, master.duedate)
-        if sub.late_seconds > 0:
-            sub.flag("late", f"submitted {_human(sub.late_seconds)} after the due date")
 
         sub.home_files = {f: job.files[f] for f in allowed}
         sub.home_files.update(bundle.files)  # the instructor's files win over same-named submitted ones

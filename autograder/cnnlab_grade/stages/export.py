@@ -15,7 +15,6 @@ import json
 
 import nbformat
 
-from ..feedback import place_mathjax
 from ..gradedir import GradingDir, atomic_write
 from ..records import Bundle, Options
 
@@ -25,15 +24,10 @@ class Export:
 
     name = "export"
 
-    def __init__(self, gdir: GradingDir, opts: Options, late_penalties: dict):
+    def __init__(self, gdir: GradingDir, opts: Options):
         from ..gradebook import Recorder
 
         self.gdir = gdir
-        self.recorders = {}
-        for a, method in late_penalties.items():
-            cfg = gdir.config()
-            cfg.LateSubmissionPlugin.penalty_method = method
-            self.recorders[a] = cfg
         self.recorder = Recorder(gdir.db_url)
 
     def close(self):
@@ -50,12 +44,11 @@ class Export:
                 graded[name] = nbformat.reads(text, as_version=4)
             else:
                 graded[name] = None
-            if rec.get("feedback"):
-                atomic_write(out / "feedback" / s / a / f"{name}.html", rec.pop("feedback"))
-                place_mathjax(out / "feedback" / s / a, self.gdir.course.mathjax())
+            for key in ("feedback", "feedback_withheld"):   # published by the term stage
+                if rec.get(key):
+                    atomic_write(self.gdir.feedback_page(a, s, name, key), rec.pop(key))
         if result.get("timestamp"):
             atomic_write(out / "autograded" / s / a / "timestamp.txt", result["timestamp"])
-        self.recorder.config = self.recorders.get(a)
         self.recorder.record(a, s, result.get("timestamp"), graded, bundle.master)
         db = self.recorder.scores(a, s)
         result["gradebook"] = db

@@ -15,6 +15,11 @@ TA_ONLY = ("suspicious-code", "tampered")
 
 
 class WriteFeedback(Stage):
+    """Two pages per notebook: with every result, and with the hidden tests' results withheld
+    (shown while an assignment's ``hidden_tests`` setting holds them back). The late penalty
+    is not in them: it depends on the whole term (late days), and the term stage
+    (:mod:`cnnlab_grade.stages.term`) adds it when it publishes the pages."""
+
     name = "feedback"
 
     def run(self, sub, ctx) -> None:
@@ -22,7 +27,9 @@ class WriteFeedback(Stage):
         if not bundle.feedback:
             return
         for w in sub.gradable():
-            penalty = w.score if (sub.late_seconds > 0 and bundle.late_penalty == "zero") else 0.0
             notes = [f["reason"] for f in sub.flags if f["flag"] not in TA_ONLY]
             page = fb.feedback_notebook(w.nb, w.questions, notes, w.hidden)
-            w.feedback = fb.render(page, notebook=w.name, score=w.score, max_score=w.max_score, late_penalty=penalty)
+            w.feedback = fb.render(page, notebook=w.name, score=w.score, max_score=w.max_score)
+            page = fb.feedback_notebook(w.nb, w.questions, notes, w.hidden, withheld="after_due")
+            w.feedback_withheld = fb.render(page, notebook=w.name, score=w.score, max_score=w.max_score,
+                                            withheld="after_due")
