@@ -8,7 +8,7 @@ declares its stages (:mod:`cnnlab_grade.stages`, one small module each):
 
 and, once the class is graded, the term stages (:mod:`cnnlab_grade.stages.term`)
 
-    late -> audit -> publish -> grades -> lms -> written -> bundles      (in the coordinating process: TERM)
+    late -> audit -> publish -> grades -> lms -> similarity -> written -> bundles   (coordinating process: TERM)
 
 :func:`grade_submission` runs :data:`STAGES` on one job in a worker process
 (a local pool's or a Dask worker's).  It touches neither the gradebook nor
@@ -43,7 +43,7 @@ from .stages.run import RunInSandbox
 from .stages.scan import Scan
 from .stages.score import Score
 from .stages.term import (AuditLog, ExportGrades, FeedbackBundles, LatePenalties, LmsExports, PublishFeedback,
-                          TermRun, WrittenAnswers)
+                          Similarity, TermRun, WrittenAnswers)
 from .warm import check_referee, ensure_warm, sandbox_for
 
 #: the stages of one submission in a grading worker, in order
@@ -51,7 +51,8 @@ STAGES = [Collect, Prepare, RunInSandbox, AskReferee, Score, Scan, WriteFeedback
 #: the stage that records a graded submission, in the coordinating process
 EXPORT = Export
 #: the stages of the whole class once it is graded, in the coordinating process (see stages.term)
-TERM = [LatePenalties, AuditLog, PublishFeedback, ExportGrades, LmsExports, WrittenAnswers, FeedbackBundles]
+TERM = [LatePenalties, AuditLog, PublishFeedback, ExportGrades, LmsExports, Similarity, WrittenAnswers,
+        FeedbackBundles]
 
 
 def run_term(t: TermRun) -> dict:

@@ -17,7 +17,10 @@ way the student it stands for would have changed it.  The sample class has
   monkeypatching the reference and NumPy, a module beside the notebook that
   shadows the checks, IPython AST and input transformers, files written at run
   time, "assert tricks", edited test cells, SystemExit and a custom exception
-  handler.
+  handler;
+* honest but unusual work (:mod:`.honest`), and two solutions written
+  independently of the reference and five copies planted from one of them
+  (:mod:`.copies`), for the similarity report.
 
 ``ps1.expected.json`` holds, for each student, the questions that must score 0,
 the resulting score (from the points in :mod:`cnnlab.checks.questions`) and the flags the
@@ -42,6 +45,7 @@ from cnnlab.checks.questions import questions
 from .build import DUE, LATE, Sample, _cell, blank_except, solution, with_code
 from .cheats import (ALWAYS_EQUAL, AST_TRANSFORMER, CUSTOM_EXC, FAKE_CHECKS, INPUT_TRANSFORMER, PATCH_NUMPY,
                      READ_LINKED, READ_SOURCE, TRIPWIRE_OFF_SCIPY, WRITE_FILES, WRITE_GRADEBOOK, ZEROS_CONV)
+from .copies import copies
 from .honest import honest
 from .mistakes import PS1
 from .notebooks import ROOT, nbg, submission
@@ -114,6 +118,7 @@ def samples() -> list[Sample]:
 
     # ---- honest but unusual: full marks, no flag
     out += honest()
+    out += copies()
 
     # ---- cheats: attempts to get points without the work (samples.cheats)
     im2col_first_image = ("xp[:, :, r:r + stride * OH:stride, s:s + stride * OW:stride]",

@@ -254,6 +254,44 @@ class LmsExports:
                              f"{res.unmatched_path.name}")
 
 
+class Similarity:
+    """``export/<assignment>/similarity.html`` and ``similarity.csv``: every pair of students
+    whose answer code is alike, ranked (see :mod:`cnnlab_grade.similarity`). The released
+    notebook's code is left out; nothing here changes a grade."""
+
+    name = "similarity"
+
+    def run(self, t: TermRun) -> None:
+        from .. import similarity as sim
+
+        for a, master in t.masters.items():
+            solution_ids = {c.name for nb in master.notebooks.values() for c in nb.solution_cells}
+            starter = []
+            for name in sorted(master.notebooks):
+                released = t.gdir.out / "release" / a / f"{name}.ipynb"
+                if released.is_file():
+                    starter.append(sim.starter_code(nbformat.read(released, as_version=4)))
+            codes = {}
+            for s in t.recorded().get(a, {}):
+                parts = []
+                for name in sorted(master.notebooks):
+                    path = t.gdir.out / "submitted" / s / a / f"{name}.ipynb"
+                    try:
+                        parts.append(sim.answer_code(nbformat.read(path, as_version=4), solution_ids))
+                    except Exception:   # not submitted, or not a notebook: nothing to compare
+                        continue
+                if any(p.strip() for p in parts):
+                    codes[s] = "\n\n".join(parts)
+            pairs = sim.compare(codes, "\n\n".join(starter))
+            paths = sim.write_report(pairs, codes, t.gdir.out / "export" / a, a)
+            t.exports.setdefault(a, {})["similarity"] = paths["html"] if "html" in paths else next(iter(paths.values()))
+            flagged = [p for p in pairs if p.flagged]
+            if flagged:
+                t.say(a, f"similarity: {len(flagged)} pair(s) of students with alike code, for you to look at "
+                         f"(no grade changed): {', '.join(f'{p.a}/{p.b}' for p in flagged[:5])}"
+                         f"{' ...' if len(flagged) > 5 else ''}")
+
+
 def _written_answers(gdir, assignment: str, student: str, manual_ids: set) -> list[tuple[str, str]]:
     """(question, the student's answer) of each hand-graded cell, from the autograded notebooks."""
     out = []
