@@ -15,7 +15,7 @@ import pytest
 
 import toy_course as toy
 from cnnlab_grade.collect import exchange_layout
-from cnnlab_grade.exchange import check_exchange, release_feedback
+from cnnlab_grade.exchange import check_exchange, course_exchange, release_feedback
 
 BIN = Path(sys.executable).parent
 COURSE_ID = "toy101"
@@ -91,6 +91,7 @@ def test_a_hub_round_trip_grades_the_collected_work_and_returns_each_students_fe
     (submitted / "cat" / "toy").mkdir(parents=True)
     os.symlink(course / "source" / "toy" / "toy.ipynb", submitted / "cat" / "toy" / "toy.ipynb")
     assert exchange_layout(submitted, "toy")
+    assert course_exchange(course) == str(exchange)   # --exchange's default
     stamps = {s: (submitted / s / "toy" / "timestamp.txt").read_text() for s in ("ann", "ben")}
 
     grading = hub["tmp"] / "grading"
