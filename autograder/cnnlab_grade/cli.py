@@ -16,6 +16,9 @@ EPILOG = textwrap.dedent("""\
       cnnlab-grade export.zip                     every assignment found in the export
       cnnlab-grade export.zip ps1 --force         grade everyone again
       cnnlab-grade export.zip ps1 --dask tcp://10.0.0.5:8786   on a Dask cluster
+      cnnlab-grade course/submitted ps1 --release-feedback --exchange /srv/nbgrader/exchange
+                                                  on a JupyterHub: grade what `nbgrader collect ps1` collected
+                                                  and return the feedback (students: nbgrader fetch_feedback ps1)
 
     The grading directory (-o) is an nbgrader course: gradebook.db, submitted/,
     autograded/, feedback/<student>/<assignment>/*.html, and export/<assignment>/
@@ -43,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "parallel in a sandbox, write feedback, export grades.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("submissions", type=Path, nargs="?",
-                   help="the LMS export (.zip) or a folder of notebooks (not needed with --history or --override)")
+                   help="the LMS export (.zip), a folder of notebooks, or nbgrader's submitted/ folder (after "
+                        "nbgrader collect); not needed with --history or --override")
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
                    help="assignment(s) to grade, e.g. ps1 (default: every assignment of the course)")
     p.add_argument("-o", "--out", type=Path, default=Path("grading"),
@@ -105,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="set a question's score by hand (e.g. ps1:ann:q2a=3) with --note; logged and "
                           "exported, no grading")
     out.add_argument("--note", default="", help="why (for --override; it goes into the audit log)")
+    hub = p.add_argument_group("nbgrader exchange (a course on a JupyterHub)")
+    hub.add_argument("--exchange", metavar="PATH", default=None,
+                     help="nbgrader's exchange folder (c.Exchange.root; default: the course's nbgrader_config.py)")
+    hub.add_argument("--release-feedback", action="store_true",
+                     help="after grading, release the feedback of the graded assignments through the exchange "
+                          "(as nbgrader release_feedback does); students get it with nbgrader fetch_feedback")
     safety = p.add_argument_group("sandbox")
     safety.add_argument("--unsafe", action="store_true",
                         help="grade without the bubblewrap sandbox when it is not available (student code then "
@@ -210,6 +220,13 @@ def main(argv=None) -> int:
     opts = _options(args, course, parser)
     if args.submissions is None and not args.override:
         parser.error("give the submissions (an LMS export .zip or a folder), or --history / --override")
+    if args.release_feedback:
+        from .exchange import check_exchange, course_exchange
+
+        try:
+            check_exchange(args.exchange or course_exchange(course.root))
+        except ValueError as e:
+            parser.error(str(e))
     signal.signal(signal.SIGTERM, _terminate)
     echo = (lambda *a: None) if args.quiet else print
     try:
@@ -262,6 +279,11 @@ def main(argv=None) -> int:
     if outcome.interrupted:
         print("interrupted; run the same command again to go on.", file=sys.stderr)
         return 130
+    if args.release_feedback:
+        from .exchange import release_after_grading
+
+        if release_after_grading(args, course, out, list(outcome.exports)):
+            return 2
     return 1 if any(outcome.errors.values()) else 0
 
 

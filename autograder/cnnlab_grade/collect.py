@@ -14,7 +14,14 @@ expression and forgives the usual naming slips:
   assignment's notebook when the assignment has one notebook -- each such
   rename is reported;
 * submission times from the file name (above) or from a ``timestamps.csv``
-  (``student_id,timestamp``) at the top of the export.
+  (``student_id,timestamp``) at the top of the export;
+* nbgrader's own ``submitted/`` folder, as ``nbgrader collect`` leaves it on a
+  JupyterHub (``<student>/<assignment>/<notebook>.ipynb`` with the exchange's
+  ``timestamp.txt`` and ``submission_secret.txt``): only this assignment's
+  folder of each student is taken (:func:`exchange_layout`), its files as
+  collected, the time from its ``timestamp.txt``; the secret stays beside the
+  notebook in the grading directory's ``submitted/``, for returning the
+  feedback through the exchange (:mod:`cnnlab_grade.exchange`).
 
 A TA with another layout passes ``--regex`` (nbgrader's ``named_regexp``:
 groups ``student_id``, ``file_id`` and optionally ``timestamp``; it must match
@@ -34,13 +41,14 @@ from pathlib import Path
 from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Dict, List, Unicode
 
-from .intake import CnnlabExtractor, copy_export, refusal
+from .intake import CnnlabExtractor, _mark, copy_export, refusal
 
 _COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|[-_ ]\d{1,2}|[-_ ]copy\d*|[-_ ]?v\d+)$", re.IGNORECASE)
 _TS = r"\d{8}T\d{6}Z?"
 _PREFIX = re.compile(rf"^(?P<student>[^_/]+?)_(?:(?P<timestamp>{_TS})_)?(?P<rest>.+)$")
 _STUDENT_OK = re.compile(r"[^A-Za-z0-9._@+-]+")
 IGNORED = {"timestamps.csv", ".ds_store", "thumbs.db", "desktop.ini"}
+EXCHANGE = "exchange"  # CnnlabCollector.layout of nbgrader's submitted/ folder
 
 
 def clean_student_id(text: str) -> str:
@@ -65,6 +73,7 @@ class CnnlabCollector(FileNameCollectorPlugin):
     timestamps = Dict(help="student id -> timestamp, from timestamps.csv").tag(config=True)
     assignment = Unicode("", help="the assignment being collected").tag(config=True)
     elsewhere = List(Unicode(), help="notebook names of the other assignments (skipped quietly)").tag(config=True)
+    layout = Unicode("", help="'exchange': nbgrader's submitted/ (<student>/<assignment>/<file>)").tag(config=True)
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -83,6 +92,9 @@ class CnnlabCollector(FileNameCollectorPlugin):
         folder inside it that wraps everything (a zip's own top folder)."""
         if not hasattr(self, "_root"):
             root = self.root
+            if self.layout == EXCHANGE:    # <student>/<assignment>/..., even with a single student
+                self._root = root
+                return root
             while True:
                 entries = [e for e in os.listdir(root) if e.lower() not in IGNORED and e != "__MACOSX"]
                 if len(entries) == 1 and os.path.isdir(os.path.join(root, entries[0])):
@@ -132,6 +144,8 @@ class CnnlabCollector(FileNameCollectorPlugin):
         if name.lower() in IGNORED or name.startswith("._") or "__MACOSX" in parts or parts[0] == "..":
             return None
         stem, ext = os.path.splitext(name)
+        if self.layout == EXCHANGE:
+            return self._place_exchange(parts, submitted_file)
         if len(parts) == 1:
             # <student>_[<timestamp>_]<notebook>.ipynb
             m = _PREFIX.match(stem)
@@ -167,6 +181,39 @@ class CnnlabCollector(FileNameCollectorPlugin):
                 info["timestamp"] = ts
         return info
 
+    def _place_exchange(self, parts: list[str], submitted_file: str):
+        """<student>/<assignment>/<file> of nbgrader's submitted/ (only this assignment's
+        folders were staged): every file as collected, ``timestamp.txt`` and
+        ``submission_secret.txt`` included; the time from ``timestamp.txt``."""
+        if len(parts) < 3 or parts[1] != self.assignment:
+            self.unmatched.append(f"{'/'.join(parts)}: not in <student>/{self.assignment}/")
+            return None
+        student, inner = parts[0], parts[2:]
+        file_id = "/".join(inner)
+        if len(inner) == 1 and inner[0].endswith(".ipynb"):
+            file_id = self._notebook(student, inner[0], submitted_file) or file_id
+        info = {"student_id": clean_student_id(student), "file_id": file_id}
+        ts = self._exchange_timestamp(os.path.join(self.root, student, self.assignment, "timestamp.txt"))
+        if ts:
+            info["timestamp"] = ts
+        return info
+
+    @staticmethod
+    def _exchange_timestamp(path: str) -> str | None:
+        """The time in nbgrader's ``timestamp.txt`` (None when there is none, it is not a
+        regular file of the submission's own, or it is not a time)."""
+        from nbgrader.utils import parse_utc
+
+        if not os.path.lexists(path) or refusal(path):
+            return None
+        with open(path) as fh:
+            text = fh.read(200).strip()
+        try:
+            parse_utc(text)
+        except Exception:
+            return None
+        return text
+
     def _notebook(self, student: str, filename: str, path: str) -> str | None:
         """The assignment notebook a submitted notebook file stands for."""
         stem = os.path.splitext(os.path.basename(filename))[0]
@@ -201,11 +248,67 @@ def read_timestamps(folder: Path) -> dict:
     return out
 
 
-def stage_input(submissions: Path, archive: Path) -> None:
-    """Put the TA's export where nbgrader's zip_collect looks for it."""
+def _visible(folder: Path) -> list[Path]:
+    return sorted(e for e in folder.iterdir() if not e.name.startswith(".") and e.name.lower() not in IGNORED
+                  and e.name != "__MACOSX")
+
+
+def exchange_layout(folder: Path, assignment: str) -> bool:
+    """Whether ``folder`` is nbgrader's ``submitted/`` (what ``nbgrader collect`` or
+    ``zip_collect`` leave): every entry a student's folder that holds folders only
+    (``<student>/<assignment>/``), and at least one student's ``<assignment>/`` folder
+    with nbgrader's ``timestamp.txt`` or a notebook.  Links count as entries (they are
+    refused later), never as folders, and nothing is read through them."""
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    found = False
+    for student in _visible(folder):
+        if student.is_symlink():
+            continue
+        if not student.is_dir():
+            return False
+        for entry in _visible(student):
+            if entry.is_symlink():
+                continue
+            if not entry.is_dir():
+                return False
+            if entry.name == assignment and not found:
+                found = any(not f.is_symlink() and f.is_file() and (f.name == "timestamp.txt" or f.suffix == ".ipynb")
+                            for f in entry.iterdir())
+    return found
+
+
+def stage_exchange(folder: Path, archive: Path, assignment: str) -> None:
+    """Stage this assignment's folder of each student of nbgrader's ``submitted/``
+    (``<student>/<assignment>/``, copied by :func:`~cnnlab_grade.intake.copy_export`);
+    their other assignments stay behind.  A student's folder or assignment folder that is
+    a link becomes a marker (refused, never followed)."""
+    for student in _visible(folder):
+        why = refusal(student) if student.is_symlink() or not student.is_dir() else None
+        if why:
+            _mark(archive / student.name / assignment, why)
+            continue
+        src = student / assignment
+        if not os.path.lexists(src):
+            continue
+        why = refusal(src) or (None if src.is_dir() else f"{assignment} is not a folder")
+        if why:
+            _mark(archive / student.name / assignment, why)
+        else:
+            copy_export(src, archive / student.name / assignment)
+
+
+def stage_input(submissions: Path, archive: Path, assignment: str | None = None) -> bool:
+    """Put the TA's export where nbgrader's zip_collect looks for it.  True when it is
+    nbgrader's ``submitted/`` folder (:func:`exchange_layout`): then only ``assignment``'s
+    folders are staged."""
     if archive.exists():
         shutil.rmtree(archive)
     archive.mkdir(parents=True)
+    if submissions.is_dir() and assignment and exchange_layout(submissions, assignment):
+        stage_exchange(submissions, archive, assignment)
+        return True
     if submissions.is_dir():
         copy_export(submissions, archive)
     elif zipfile.is_zipfile(submissions):
@@ -213,6 +316,7 @@ def stage_input(submissions: Path, archive: Path) -> None:
     else:
         raise ValueError(f"submissions: {submissions} is neither a folder nor a zip file; give the LMS export "
                          "(.zip) or a folder of notebooks")
+    return False
 
 
 def timestamps_from(submissions: Path) -> dict:
@@ -240,7 +344,7 @@ def collect(coursedir_config, assignment: str, notebooks: list[str], submissions
     root = Path(coursedir_config.CourseDirectory.root)
     archive = root / "downloaded" / assignment / "archive"
     extracted = root / "downloaded" / assignment / "extracted"
-    stage_input(submissions, archive)
+    exchange = stage_input(submissions, archive, assignment)
     cfg = Config(coursedir_config)
     cfg.ZipCollectApp.force = True
     cfg.ExtractorPlugin.force = True
@@ -250,7 +354,8 @@ def collect(coursedir_config, assignment: str, notebooks: list[str], submissions
     cfg.CnnlabCollector.notebooks = list(notebooks)
     cfg.CnnlabCollector.root = str(extracted)
     cfg.CnnlabCollector.single_assignment = [True] if single else []
-    cfg.CnnlabCollector.timestamps = timestamps_from(submissions)
+    cfg.CnnlabCollector.timestamps = {} if exchange else timestamps_from(submissions)
+    cfg.CnnlabCollector.layout = EXCHANGE if exchange else ""
     cfg.CnnlabCollector.assignment = assignment
     cfg.CnnlabCollector.elsewhere = [n for n in elsewhere if n not in notebooks]
     if regex:

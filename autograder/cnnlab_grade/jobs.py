@@ -15,10 +15,14 @@ from .gradedir import GradingDir
 from .intake import inode_counts, refusal
 from .records import Bundle, Job, Options
 
+SECRET = "submission_secret.txt"  # nbgrader's exchange: the key of the submission's feedback
+
 
 def read_submission(adir: Path) -> tuple[dict, str | None, list[str]]:
     """(files, timestamp, refused) of one student's folder in ``submitted/``: the regular
-    files only (:func:`cnnlab_grade.intake.refusal`); links are not followed."""
+    files only (:func:`cnnlab_grade.intake.refusal`); links are not followed.  nbgrader's
+    exchange bookkeeping (``timestamp.txt``, ``submission_secret.txt``) is not a file of the
+    submission: it stays in ``submitted/`` for returning the feedback (:mod:`cnnlab_grade.exchange`)."""
     from nbgrader.utils import parse_utc
 
     files, timestamp, refused = {}, None, []
@@ -37,6 +41,8 @@ def read_submission(adir: Path) -> tuple[dict, str | None, list[str]]:
             elif rel == "timestamp.txt":
                 text = p.read_text().strip()
                 timestamp = parse_utc(text).isoformat() if text else None
+            elif rel == SECRET:
+                continue
             else:
                 files[rel] = p.read_bytes()
     return dict(sorted(files.items())), timestamp, sorted(refused)
