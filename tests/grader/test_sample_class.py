@@ -162,6 +162,34 @@ def test_a_rerun_is_idempotent_and_force_regrades(graded, tmp_path):
     assert (out / "export" / "ps1" / "grades.csv").read_text() == before
 
 
+def test_planted_copies_rank_above_every_independent_pair_and_nothing_is_deducted(graded):
+    """The similarity report of the class: every pair of the copies planted from one honest
+    solution (renamed, reordered, reformatted, comments changed) ranks above every pair of
+    solutions written independently; the copies are flagged there, no independent pair is,
+    and the copies keep full marks and no grading flag."""
+    from cnnlab_grade.samples.copies import INDEPENDENT, PLANTED
+
+    out, res = graded
+    with open(out / "export" / "ps1" / "similarity.csv") as fh:
+        ranked = list(csv.DictReader(fh))
+    rank = {frozenset((r["student_a"], r["student_b"])): (int(r["rank"]), r["flagged"]) for r in ranked}
+    planted = [frozenset((a, b)) for i, a in enumerate(PLANTED) for b in PLANTED[i + 1:]]
+    independent = [frozenset((a, b)) for i, a in enumerate(INDEPENDENT) for b in INDEPENDENT[i + 1:]]
+    assert all(rank[p][1] == "yes" for p in planted), "every planted pair is flagged"
+    worst_planted = max(rank[p][0] for p in planted)
+    for p in independent:
+        if p in rank:                    # a pair with nothing in common is not listed at all
+            assert rank[p][0] > worst_planted and rank[p][1] == "", (sorted(p), rank[p])
+    page = (out / "export" / "ps1" / "similarity.html").read_text()
+    assert "never changes a grade" in page and "copy-disguised" in page
+    pair_pages = list((out / "export" / "ps1" / "similarity").glob("*copy-disguised*.html"))
+    assert pair_pages and "<mark>" in pair_pages[0].read_text()
+    assert "similarity:" in res.stdout and "no grade changed" in res.stdout
+    graded_rows = rows(out)
+    for s in PLANTED + INDEPENDENT:
+        assert graded_rows[s]["total"] == graded_rows[s]["max_score"] and graded_rows[s]["flags"] == "", s
+
+
 SUBSET = ["correct", "mistake-flipped-kernel", "cheat-ast-transformer", "malformed", "late", "partial"]
 
 

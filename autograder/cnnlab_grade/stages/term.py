@@ -282,9 +282,10 @@ class Similarity:
                         continue
                 if any(p.strip() for p in parts):
                     codes[s] = "\n\n".join(parts)
-            pairs = sim.compare(codes, "\n\n".join(starter))
-            paths = sim.write_report(pairs, codes, t.gdir.out / "export" / a, a)
-            t.exports.setdefault(a, {})["similarity"] = paths["html"] if "html" in paths else next(iter(paths.values()))
+            starter_text = "\n\n".join(starter)
+            pairs = sim.compare(codes, starter_text)
+            paths = sim.write_report(pairs, codes, t.gdir.out / "export" / a, a, starter=starter_text)
+            t.exports.setdefault(a, {})["similarity"] = paths["html"]
             flagged = [p for p in pairs if p.flagged]
             if flagged:
                 t.say(a, f"similarity: {len(flagged)} pair(s) of students with alike code, for you to look at "
