@@ -269,7 +269,7 @@ def main(argv=None) -> int:
                   f"{len(flagged)} flagged")
         for name in ("grades", "report", "flagged", "similarity", "canvas", "moodle", "gradescope", "bundles"):
             if name in paths:
-                print(f"  {name + ':':<11}{_short(paths[name])}")
+                print(f"  {name + ':':<12}{_short(paths[name])}")
         print(f"  feedback: {_short(out / 'feedback')}/<student>/{a}/")
     if outcome.phases:
         n = sum(len(v) for v in outcome.graded.values())

@@ -51,6 +51,8 @@ WRONG = "def double(x):\n    return 3 * np.asarray(x)\n"
     ("def double(x):\n    import os\n    os._exit(3)\n", [], False, "crashed"),
     ("def double(x):\n    from cnnlab import ref\n    return 2 * x\n", [], False, "without cnnlab"),
     ("def dbl(x):\n    return 2 * x\n", [], False, "not defined"),
+    # a line that continues a statement and starts with % is Python, not an IPython magic
+    ("def double(x):\n    k = (2\n         % 3)\n    return k * np.asarray(x)\n", [], True, None),
     ("import cnnlab.ref as r  # a student comparing their work with the reference is fine\n\n"
      "def double(x):\n    return 2 * np.asarray(x)\n", [], True, None),
     # what the code says about itself does not count, only what it calls

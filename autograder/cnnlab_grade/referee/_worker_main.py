@@ -55,15 +55,40 @@ def write_frame(fd, header, blobs=()):
 _MAGIC = re.compile(r"^(\s*)[%!].*$")
 
 
+def _continued_lines(src: str) -> set:
+    """1-based numbers of the lines that continue a statement begun on an earlier line (inside
+    brackets, after a backslash, inside a triple-quoted string): a ``%`` or ``!`` there is
+    Python (``"%d" \n % x``), not a magic -- as IPython reads it."""
+    import tokenize
+
+    rows, start = set(), None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+            if tok.type in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING):
+                continue
+            if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                if start is not None:
+                    rows.update(range(start + 1, tok.start[0] + 1))
+                start = None
+            elif start is None:
+                start = tok.start[0]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass   # code that does not tokenize to the end: the lines read so far
+    return rows
+
+
 def strip_magics(src: str):
-    """Notebook code as plain Python: line magics and shell lines become
-    ``pass``; a cell magic other than %%time/%%timeit/%%capture skips the cell."""
+    """Notebook code as plain Python: line magics and shell lines (at the start of a
+    statement) become ``pass``; a cell magic other than %%time/%%timeit/%%capture skips
+    the cell."""
     lines = src.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
         if lines[0].split()[0] not in ("%%time", "%%timeit", "%%capture"):
             return None
         lines = lines[1:]
-    return "\n".join(_MAGIC.sub(r"\1pass", line) for line in lines)
+    continued = _continued_lines("\n".join(lines) + "\n")
+    return "\n".join(line if n in continued else _MAGIC.sub(r"\1pass", line)
+                     for n, line in enumerate(lines, 1))
 
 
 class _Anything:

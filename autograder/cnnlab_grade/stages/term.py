@@ -53,18 +53,23 @@ class TermRun:
     raw: dict = field(default_factory=dict)         # (assignment, student) -> gradebook facts
     exports: dict = field(default_factory=dict)     # assignment -> {name: path}
     messages: dict = field(default_factory=dict)    # assignment -> [lines for the TA]
+    _recorded: dict | None = None
 
     def say(self, assignment: str, line: str) -> None:
         self.messages.setdefault(assignment, []).append(line)
 
     def recorded(self) -> dict:
-        """assignment -> {student: result} of every recorded result in the grading directory."""
+        """assignment -> {student: result} of every recorded result in the grading directory
+        (read once per run of the term stages)."""
+        if self._recorded is not None:
+            return self._recorded
         root = self.gdir.state / "results"
         out = {}
         for d in sorted(root.iterdir()) if root.is_dir() else []:
             res = {s: r for s, r in self.gdir.results(d.name).items() if r.get("recorded")}
             if res:
                 out[d.name] = res
+        self._recorded = out
         return out
 
 
