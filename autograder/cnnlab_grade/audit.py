@@ -17,6 +17,7 @@ The reasons:
   the late policy, the late days or an extension);
 * ``--force`` (the TA asked for a regrade);
 * ``again after could-not-grade``;
+* ``grader updated`` (results of an older ``cnnlab-grade`` are not reused);
 * ``manual override`` (``cnnlab-grade --override``, with the TA's note);
 * ``manual grade`` (a score set in nbgrader's formgrader; its comment is the note).
 

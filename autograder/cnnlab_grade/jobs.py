@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .gradedir import GradingDir
 from .intake import inode_counts, refusal
-from .records import Bundle, Job, Options
+from .records import RESULT_VERSION, Bundle, Job, Options
 
 SECRET = "submission_secret.txt"  # nbgrader's exchange: the key of the submission's feedback
 
@@ -77,6 +77,8 @@ def why_graded(prev: dict | None, job: Job, bundle: Bundle, force: bool) -> str 
         return "first grading"
     if prev.get("input_hash") != job.input_hash:
         return "new submission"
+    if prev.get("version") != RESULT_VERSION:
+        return "grader updated"
     parts, before = bundle.fingerprints(), prev.get("bundle_parts") or {}
     if prev.get("bundle") != bundle.fingerprint():
         if before.get("tests") != parts["tests"]:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 #: changes when a result file from an older version must not be reused
-RESULT_VERSION = 1
+RESULT_VERSION = 2   # 2: the tests and the settings fingerprinted apart; late penalties by the term stage
 
 
 class GradingBroken(RuntimeError):
