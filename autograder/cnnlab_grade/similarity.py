@@ -7,8 +7,10 @@ by winnowing.
    breaks and indentation tokens are dropped, every string becomes ``S``,
    and every name a student chose (not a keyword, not a builtin, not an
    attribute after a dot such as ``np.einsum`` or ``x.shape``) becomes
-   ``V``.  Renaming variables and functions, reflowing lines, changing
-   spacing or quotes and editing comments then leave the sequence as it was.
+   ``V``; semicolons and a trailing comma before a closing bracket (what a
+   formatter adds) are dropped.  Renaming variables and functions, reflowing
+   lines, changing spacing or quotes and editing comments then leave the
+   sequence as it was.
    IPython lines (``%timeit``, ``!pip``) are left out; code that does not
    tokenize counts as far as it does.
 2. **Fingerprint.** Each run of ``K = 12`` normalised tokens (about one
@@ -25,8 +27,10 @@ by winnowing.
 4. **Compare every pair at once.** A students x fingerprints 0/1 sparse
    matrix times its transpose counts the fingerprints each pair shares;
    similarity = shared / the smaller student's count.  A pair is flagged
-   from 0.5 on when both have at least 8 fingerprints.  500 students take
-   seconds (``benchmarks/bench_similarity.py``).
+   from 0.75 on when both have at least 8 fingerprints: disguised copies
+   score 0.87 to 1, while honest students who chose the same approach stay
+   under 0.7 in generated classes (``tests/support/similarity_class.py``).
+   500 students take seconds (``benchmarks/bench_similarity.py``).
 
 The report flags pairs for a TA to look at; it never changes a grade.
 """
@@ -46,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 K, W = 12, 8
-THRESHOLD, MIN_FINGERPRINTS = 0.5, 8
+THRESHOLD, MIN_FINGERPRINTS = 0.75, 8
 IDIOM_CLASS = 10   # from this class size on, what more than half of the class shares is an idiom
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
          tokenize.ENDMARKER}
@@ -90,6 +94,11 @@ def normalise(code: str) -> list[Token]:
         for tok in tokenize.generate_tokens(io.StringIO(code).readline):
             if tok.type in _SKIP:
                 continue
+            if tok.string == ";" or (tok.string in ")]}" and out and out[-1].text == ","):
+                if tok.string == ";":
+                    prev = tok.string
+                    continue
+                out.pop()             # a trailing comma before a closing bracket (black adds them)
             if tok.type == tokenize.NAME:
                 text = tok.string if (tok.string in _KEEP_NAMES or prev == ".") else "V"
             elif tok.type == tokenize.STRING:

@@ -83,7 +83,7 @@ def _random_code(seed: int) -> str:
 
     rng = random.Random(seed)
     lines = []
-    for i in range(3):
+    for i in range(1):
         expr = "x"
         for _ in range(rng.randint(2, 5)):
             op = rng.choice(["+", "-", "*", "//", "%", "**"])
@@ -91,6 +91,29 @@ def _random_code(seed: int) -> str:
                                f"{rng.choice(['min', 'max'])}({expr}, {rng.randint(1, 9)})"])
         lines.append(f"    x = {expr}" if rng.random() < 0.7 else f"    if x > {rng.randint(1, 9)}:\n        x = {expr}")
     return f"def own_{seed}(x):\n" + "\n".join(lines) + "\n    return x\n"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_in_a_generated_class_only_the_planted_copies_are_flagged(seed):
+    """60 students: six independent answers, planted copies of one (renamed, reflowed with trailing
+    commas, reordered, commented), and honest students each assembled from their own choices of
+    approach, padding, loops and names (tests/support/similarity_class.py)."""
+    import random
+
+    import similarity_class as sc
+
+    codes, planted = sc.make_class(60, seed)
+    pairs = sim.compare(codes, sc.STARTER)
+    planted = {frozenset(p) for p in planted}
+    mine = [p for p in pairs if frozenset((p.a, p.b)) in planted]
+    honest = [p for p in pairs if frozenset((p.a, p.b)) not in planted]
+    assert len(mine) == len(planted) and all(p.flagged for p in mine)
+    assert not [(p.a, p.b, p.similarity) for p in honest if p.flagged]
+    assert min(p.similarity for p in mine) > max(p.similarity for p in honest)
+    # a black-formatted copy (trailing commas, one argument a line) reads as the same code
+    code = codes["s_im2col"] if "s_im2col" in codes else next(iter(codes.values()))
+    black = sc.disguise(code, random.Random(seed))
+    assert sim.compare({"a": code, "b": black})[0].similarity > 0.9
 
 
 def test_odd_code_does_not_stop_the_report():
@@ -119,3 +142,16 @@ def test_the_report_marks_the_matches_in_both_columns_and_escapes_the_code(tmp_p
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "never changes a grade" in paths["html"].read_text()
     assert "http" not in page.replace("&quot;", "")   # a page of its own: no external script or font
+
+
+def test_the_benchmark_runs_end_to_end(capsys):
+    """bench_similarity.py on a small class (its timings are not asserted)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_similarity import main
+
+    assert main(["--students", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "counts agree: True" in out and "planted pairs rank 1..15" in out

@@ -164,8 +164,6 @@ class AuditLog:
                 reason, note = "changed settings", (late.reason if late and late.reason else "late policy")
             else:
                 reason = "changed in the gradebook"
-            if reason in ("changed settings", "changed tests") and s in t.graded.get(a, ()) and late:
-                note = note or ""
             entries.append({"assignment": a, "student": s, "old": None if prev is None else prev["new"], "new": new,
                             "reason": reason, "note": note, "parts": parts})
         audit.append(t.gdir.out, entries)
