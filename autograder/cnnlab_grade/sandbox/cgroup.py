@@ -192,15 +192,19 @@ class Cgroup:
         return self.dirs.get(ctrl if self.h.version == 1 else "", Path("/nonexistent")) / name
 
     def outcome(self) -> dict:
-        """What happened: OOM kills, forks refused at the limit, peak memory (bytes)."""
+        """What happened: OOM kills, forks refused at the limit, peak memory (bytes), and how
+        often the memory reached the limit (the kernel then reclaims, which can slow the
+        notebook to a crawl before anything is killed)."""
         if self.h.version == 2:
-            oom = _read_keys(self._file("memory", "memory.events")).get("oom_kill", 0)
+            events = _read_keys(self._file("memory", "memory.events"))
+            oom, at_limit = events.get("oom_kill", 0), events.get("max", 0)
             peak = _read_int(self._file("memory", "memory.peak"))
         else:
             oom = _read_keys(self._file("memory", "memory.oom_control")).get("oom_kill", 0)
+            at_limit = _read_int(self._file("memory", "memory.failcnt")) or 0
             peak = _read_int(self._file("memory", "memory.max_usage_in_bytes"))
         forks = _read_keys(self._file("pids", "pids.events")).get("max", 0)
-        return {"oom_kills": oom, "fork_refused": forks, "memory_peak": peak}
+        return {"oom_kills": oom, "fork_refused": forks, "memory_peak": peak, "at_memory_limit": at_limit}
 
     def pids(self) -> list[int]:
         out = set()

@@ -122,7 +122,9 @@ def bound_messages(limits: Limits) -> dict:
     """What a TA reads when the sandbox's cgroup stopped the notebook (by fault kind)."""
     return {"out-of-memory": f"out of memory: the notebook's processes used more than "
                              f"{_gib(limits.total_memory_bytes)} together and were stopped",
-            "process-limit": f"process limit: the notebook started more than {limits.processes} processes"}
+            "process-limit": f"process limit: the notebook started more than {limits.processes} processes",
+            "at-limit": f"out of memory: the notebook's processes reached {_gib(limits.total_memory_bytes)} "
+                        "together, and the cell ran out of time there"}
 
 
 class NotebookRun:
@@ -142,6 +144,7 @@ class NotebookRun:
         self.client: _Client | None = None
         self.restarts = 0
         self._seen: dict = {}  # cgroup -> its outcome when last read
+        self._at_limit = False  # the memory reached its limit during the last cell
 
     # -- kernel lifecycle -------------------------------------------------
     async def _start(self):
@@ -176,6 +179,7 @@ class NotebookRun:
             return
         out = cg.outcome()
         before = self._seen.get(cg, {})
+        self._at_limit = out.get("at_memory_limit", 0) > before.get("at_memory_limit", 0)
         words = bound_messages(self.limits)
         for key, kind in (("oom_kills", "out-of-memory"), ("fork_refused", "process-limit")):
             if out[key] > before.get(key, 0):
@@ -286,7 +290,11 @@ class NotebookRun:
                                              f"the output was longer than {self.limits.output_bytes} bytes "
                                              "and was cut"))
                 timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.outputs)
-                if timed_out and died is None:
+                if timed_out and died is None and self._at_limit:
+                    # out of time because out of memory: the processes sat at their memory limit,
+                    # where reclaiming pages can take longer than the cell may run
+                    self.faults.append(Fault("out-of-memory", idx, gid, bound_messages(self.limits)["at-limit"]))
+                elif timed_out and died is None:
                     self.faults.append(Fault("cell-timeout", idx, gid,
                                              f"the cell ran longer than its limit of {client.timeout} s and was "
                                              "interrupted"))
