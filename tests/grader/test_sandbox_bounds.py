@@ -64,7 +64,7 @@ def test_v2_limits_and_outcome_are_written_and_read_where_the_kernel_has_them(tm
     (k / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\n")
     (k / "pids.events").write_text("max 7\n")
     (k / "memory.peak").write_text(f"{300 * MiB}\n")
-    assert cg.outcome() == {"oom_kills": 2, "fork_refused": 7, "memory_peak": 300 * MiB}
+    assert cg.outcome() == {"oom_kills": 2, "fork_refused": 7, "memory_peak": 300 * MiB, "at_memory_limit": 12}
 
 
 def test_without_root_there_is_no_cgroup_and_grading_goes_on(tmp_path, monkeypatch):
