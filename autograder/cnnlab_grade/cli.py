@@ -228,6 +228,9 @@ def main(argv=None) -> int:
         except ValueError as e:
             parser.error(str(e))
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C (SIGINT) stops cleanly also when the command was started from a script in the
+    # background, where the shell hands it SIGINT ignored (and Python then keeps it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     echo = (lambda *a: None) if args.quiet else print
     try:
         if args.override:
