@@ -78,8 +78,7 @@ def grade_rows(gdir, assignment: str, master, late: dict | None = None):
     return rows, flags_of
 
 
-def export_assignment(gdir, assignment: str, master, late: dict | None = None, raw: dict | None = None
-                      ) -> dict[str, Path]:
+def export_assignment(gdir, assignment: str, master, late: dict | None = None) -> dict[str, Path]:
     """Write the files above from the gradebook, the result files and the late policy's
     outcome (see :func:`grade_rows`); returns their paths."""
     where = gdir.out / "export" / assignment

@@ -22,7 +22,6 @@ bundles     a feedback bundle per student, named by their LMS id
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import zipfile
@@ -231,7 +230,7 @@ class ExportGrades:
         from ..report import export_assignment
 
         for a, master in t.masters.items():
-            t.exports[a] = export_assignment(t.gdir, a, master, t.late, t.raw)
+            t.exports[a] = export_assignment(t.gdir, a, master, t.late)
 
 
 class LmsExports:
